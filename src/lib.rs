@@ -1,0 +1,9 @@
+//! mcdata: MCData file distribution (3GPP TS 23.282 7.5.2) between interconnected systems.
+//!
+//! The crate is one binary with a library behind it so that integration tests and
+//! benches drive the same code the binary runs. Each module owns one concern; see
+//! `docs/architecture.md` for the picture and the path of a request.
+
+pub mod codec;
+pub mod http;
+pub mod partner;

@@ -1,0 +1,2 @@
+//! Partner role.
+pub mod target;
