@@ -4,6 +4,13 @@
 //! benches drive the same code the binary runs. Each module owns one concern; see
 //! `docs/architecture.md` for the picture and the path of a request.
 
+pub mod access;
+pub mod cache;
 pub mod codec;
+pub mod config;
+pub mod content_server;
 pub mod http;
+pub mod metrics;
 pub mod partner;
+pub mod primary;
+pub mod storage;

@@ -1,2 +1,11 @@
-//! HTTP surface.
+//! The HTTP surface: the server loop, the body type, file-backed bodies, the shared
+//! representation logic (validators, ranges, conditionals), and the one mapping of every
+//! module's errors to HTTP responses.
+
+pub mod body;
+pub mod client;
 pub mod conditional;
+pub mod error;
+pub mod file_body;
+pub mod representation;
+pub mod server;

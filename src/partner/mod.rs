@@ -1,2 +1,204 @@
-//! Partner role.
+//! The partner role (TS 23.282 7.5.2.4.3 steps 10-13, NOTE 4): a streaming caching reverse
+//! proxy for files of primary systems we have an agreement with.
+//!
+//! A client asks for `<our URI>/<original URL>`; [`target`] checks and strips the prefix.
+//! A fresh copy in the [`crate::cache::Index`] is a hit, served from storage. Otherwise the
+//! request joins the one fill for that URL, or starts it ([`fetch`]), and is served from
+//! the fill's staging file as the bytes arrive. The owning primary may purge a copy.
+
+pub mod fetch;
 pub mod target;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+
+use crate::access::{Access, AccessError, Caller};
+use crate::cache::fill::Joined;
+use crate::cache::freshness::Policy;
+use crate::cache::{Fills, HeadState, Index};
+use crate::http::body::{self, Body};
+use crate::http::client::HttpClient;
+use crate::http::error::ApiError;
+use crate::http::file_body;
+use crate::http::representation::Span;
+use crate::metrics::Metrics;
+use crate::storage::{BlobBody, BlobStore, StoreError};
+use target::Allowlist;
+
+/// Settings of the partner role.
+#[derive(Debug, Clone)]
+pub struct PartnerSettings {
+    pub system_id: String,
+    pub policy: Policy,
+    pub max_object_bytes: u64,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// The partner content server.
+pub struct Partner {
+    pub(crate) settings: PartnerSettings,
+    pub(crate) allow: Allowlist,
+    pub(crate) access: Arc<Access>,
+    pub(crate) index: Index,
+    pub(crate) fills: Fills,
+    pub(crate) store: Arc<dyn BlobStore>,
+    pub(crate) client: HttpClient,
+    pub(crate) metrics: Metrics,
+}
+
+/// How a response was produced, for the `X-Cache` header.
+#[derive(Debug, Clone, Copy)]
+enum CacheStatus {
+    Hit,
+    Miss,
+    Coalesced,
+    Pass,
+}
+
+impl CacheStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Coalesced => "MISS; coalesced",
+            CacheStatus::Pass => "PASS",
+        }
+    }
+}
+
+impl Partner {
+    /// Build the partner role.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: PartnerSettings,
+        allow: Allowlist,
+        access: Arc<Access>,
+        index: Index,
+        store: Arc<dyn BlobStore>,
+        client: HttpClient,
+        metrics: Metrics,
+    ) -> Self {
+        Partner { settings, allow, access, index, fills: Fills::default(), store, client, metrics }
+    }
+
+    /// The cache index (for tests and the admin surface).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Answer a request whose path is a prefixed URL.
+    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+        let url = target::parse_prefixed(req.uri().path(), req.uri().query())?;
+        let system = self.allow.system_for(&url)?.to_string();
+        match *req.method() {
+            Method::GET | Method::HEAD => self.serve(req, url, system).await,
+            Method::DELETE => self.purge(&req, &url, &system).await,
+            _ => Err(ApiError::MethodNotAllowed("use GET, HEAD or DELETE on a prefixed URL".into())),
+        }
+    }
+
+    async fn serve(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        url: url::Url,
+        system: String,
+    ) -> Result<Response<Body>, ApiError> {
+        self.access.require_user(req.headers())?;
+        let key = target::cache_key(&url);
+        if let Some(meta) = self.index.get(&key).await {
+            match self.store.open(&meta.object).await {
+                Ok(BlobBody::File { file, len }) => {
+                    self.metrics.cache_requests.with_label_values(&["hit"]).inc();
+                    let rep = meta.representation();
+                    let plan = match rep.plan(req.method(), req.headers()) {
+                        Ok(p) => p,
+                        Err(resp) => return Ok(with_cache_status(resp, CacheStatus::Hit)),
+                    };
+                    let served = self.metrics.bytes_served.with_label_values(&["partner"]);
+                    let body = match plan.span {
+                        Span::None => body::empty(),
+                        Span::All => file_body::complete(file, 0, len, served),
+                        Span::Part { start, end } => file_body::complete(file, start, end, served),
+                    };
+                    let resp = plan.response.body(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    return Ok(with_cache_status(resp, CacheStatus::Hit));
+                }
+                Err(StoreError::NotFound(_)) => {
+                    tracing::warn!(url = %url, "indexed copy missing from storage; refetching");
+                    self.index.remove(&key).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (fill, status) = match self.fills.join_or_start(&key) {
+            Joined::Started(fill, guard) => {
+                self.metrics.cache_requests.with_label_values(&["miss"]).inc();
+                tokio::spawn(fetch::run(self.clone(), fill.clone(), guard, url.clone(), system));
+                (fill, CacheStatus::Miss)
+            }
+            Joined::Joined(fill) => {
+                self.metrics.cache_requests.with_label_values(&["coalesced"]).inc();
+                (fill, CacheStatus::Coalesced)
+            }
+        };
+        let head = match fill.head().await {
+            HeadState::Ready(h) => h,
+            HeadState::Refused(r) => {
+                return Err(match r.status.as_u16() {
+                    404 => ApiError::NotFound(r.reason.clone()),
+                    410 => ApiError::Gone(r.reason.clone()),
+                    503 => ApiError::Unavailable(r.reason.clone()),
+                    504 => ApiError::GatewayTimeout(r.reason.clone()),
+                    _ => ApiError::BadGateway(r.reason.clone()),
+                })
+            }
+            HeadState::Connecting => return Err(ApiError::Internal("fill head not ready".into())),
+        };
+        let status = if head.keep { status } else { CacheStatus::Pass };
+        let plan = match head.rep.plan(req.method(), req.headers()) {
+            Ok(p) => p,
+            Err(resp) => return Ok(with_cache_status(resp, status)),
+        };
+        let served = self.metrics.bytes_served.with_label_values(&["partner"]);
+        let growth = fill.growth();
+        let body = match plan.span {
+            Span::None => body::empty(),
+            Span::All => file_body::growing(head.file.clone(), 0, None, growth, served),
+            Span::Part { start, end } => file_body::growing(head.file.clone(), start, Some(end), growth, served),
+        };
+        let resp = plan.response.body(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(with_cache_status(resp, status))
+    }
+
+    /// `DELETE /<original URL>` from the primary that owns the file: drop our copy.
+    async fn purge(&self, req: &Request<Incoming>, url: &url::Url, system: &str) -> Result<Response<Body>, ApiError> {
+        match self.access.identify(req.headers())? {
+            Caller::Peer(p) if p == system => {}
+            Caller::Anonymous => return Err(AccessError::Missing.into()),
+            _ => {
+                return Err(ApiError::Forbidden(format!(
+                    "only the primary system {system} that owns this file may purge it"
+                )))
+            }
+        }
+        let key = target::cache_key(url);
+        let cancelled = self.fills.cancel(&key);
+        let removed = self.index.remove(&key).await;
+        let result = if removed || cancelled { "dropped" } else { "absent" };
+        self.metrics.purges_received.with_label_values(&[result]).inc();
+        tracing::info!(url = %url, system, result, "purge from primary");
+        Ok(body::json(
+            http::StatusCode::OK,
+            &serde_json::json!({"url": url.as_str(), "purged": removed || cancelled}),
+        ))
+    }
+}
+
+fn with_cache_status(mut resp: Response<Body>, status: CacheStatus) -> Response<Body> {
+    resp.headers_mut().insert("x-cache", HeaderValue::from_static(status.as_str()));
+    resp
+}

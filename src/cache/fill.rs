@@ -1,0 +1,244 @@
+//! Fills: bringing one object from a primary into the cache while serving it.
+//!
+//! There is at most one fill per cache key ([`Fills`]). Every client that asks for the key
+//! while it runs — the first one and all that join later — reads the same staging file as
+//! the bytes land, following the fill's [`Growth`]; nobody waits for the whole body. A fill
+//! goes through explicit states: its head is `Connecting`, then `Ready` (headers known) or
+//! `Refused`; its body is `Growing`, then `Complete` or `Failed`. The registration in
+//! [`Fills`] is removed by a guard, so a fill that ends in any way — including a panic —
+//! frees its key for the next request.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http::StatusCode;
+use tokio::sync::watch;
+
+use crate::http::file_body::Growth;
+use crate::http::representation::Representation;
+
+/// The response head of a fill, once the primary has answered.
+#[derive(Debug)]
+pub struct FillHead {
+    pub rep: Representation,
+    /// The staging file, read positionally by every client of the fill.
+    pub file: Arc<File>,
+    /// Whether the copy will be kept (false for `no-store` and friends: pass-through).
+    pub keep: bool,
+}
+
+/// Why a fill produced no body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status to answer clients with.
+    pub status: StatusCode,
+    pub reason: String,
+}
+
+/// The head state of a fill.
+#[derive(Debug, Clone)]
+pub enum HeadState {
+    /// Waiting for the primary's response headers.
+    Connecting,
+    /// Headers received; the body is streaming into the staging file.
+    Ready(Arc<FillHead>),
+    /// The primary could not be reached or answered without a body to serve.
+    Refused(Arc<Refusal>),
+}
+
+/// One running fill.
+pub struct Fill {
+    key: String,
+    head: watch::Sender<HeadState>,
+    growth: watch::Sender<Growth>,
+    cancelled: AtomicBool,
+}
+
+impl Fill {
+    fn new(key: String) -> Self {
+        Fill {
+            key,
+            head: watch::Sender::new(HeadState::Connecting),
+            growth: watch::Sender::new(Growth::Growing { written: 0, total: None }),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    /// The cache key this fill is for.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Wait until the head is known (ready or refused).
+    pub async fn head(&self) -> HeadState {
+        let mut rx = self.head.subscribe();
+        let result = match rx.wait_for(|h| !matches!(h, HeadState::Connecting)).await {
+            Ok(h) => h.clone(),
+            Err(_) => HeadState::Refused(Arc::new(Refusal {
+                status: StatusCode::BAD_GATEWAY,
+                reason: "the fill ended before the primary answered".into(),
+            })),
+        };
+        result
+    }
+
+    /// Follow the body's progress.
+    pub fn growth(&self) -> watch::Receiver<Growth> {
+        self.growth.subscribe()
+    }
+
+    /// Publish the head; the body starts growing with `total` bytes announced (if known).
+    pub fn set_ready(&self, head: FillHead, total: Option<u64>) {
+        self.growth.send_replace(Growth::Growing { written: 0, total });
+        self.head.send_replace(HeadState::Ready(Arc::new(head)));
+    }
+
+    /// The primary gave no body to serve.
+    pub fn set_refused(&self, status: StatusCode, reason: impl Into<String>) {
+        self.head
+            .send_replace(HeadState::Refused(Arc::new(Refusal { status, reason: reason.into() })));
+    }
+
+    /// `written` bytes are now readable in the staging file.
+    pub fn set_written(&self, written: u64) {
+        self.growth.send_modify(|g| {
+            if let Growth::Growing { written: w, .. } = g {
+                *w = written;
+            }
+        });
+    }
+
+    /// The body is complete and verified.
+    pub fn set_complete(&self, len: u64) {
+        self.growth.send_replace(Growth::Complete { len });
+    }
+
+    /// The fill failed: every reader ends with an error, and clients still waiting for the
+    /// head get `status`.
+    pub fn set_failed(&self, status: StatusCode, reason: &str) {
+        self.growth.send_replace(Growth::Failed(reason.into()));
+        if matches!(*self.head.borrow(), HeadState::Connecting) {
+            self.set_refused(status, reason);
+        }
+    }
+
+    /// Mark the fill as purged: its body must not be kept.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// True when a purge arrived during the fill.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// The registry of running fills, one per cache key.
+#[derive(Default, Clone)]
+pub struct Fills {
+    inflight: Arc<Mutex<HashMap<String, Arc<Fill>>>>,
+}
+
+/// Whether the caller started the fill or joined one already running.
+pub enum Joined {
+    /// A new fill: the caller must drive it, keeping the guard alive until it ends.
+    Started(Arc<Fill>, FillGuard),
+    /// A fill already running.
+    Joined(Arc<Fill>),
+}
+
+/// Removes a fill from the registry when dropped (however the fill ended).
+pub struct FillGuard {
+    fills: Fills,
+    fill: Arc<Fill>,
+}
+
+impl Drop for FillGuard {
+    fn drop(&mut self) {
+        self.fills.remove_if_same(&self.fill);
+        // A fill dropped without a verdict fails its readers instead of leaving them waiting.
+        let unfinished = matches!(*self.fill.growth.borrow(), Growth::Growing { .. });
+        if unfinished {
+            self.fill.set_failed(StatusCode::BAD_GATEWAY, "the fill was abandoned");
+        }
+    }
+}
+
+impl Fills {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Fill>>> {
+        // A poisoned lock only means another thread panicked while holding it; the map
+        // itself is always consistent (single inserts and removes).
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Join the fill running for `key`, or register a new one.
+    pub fn join_or_start(&self, key: &str) -> Joined {
+        let mut map = self.lock();
+        if let Some(f) = map.get(key) {
+            return Joined::Joined(f.clone());
+        }
+        let fill = Arc::new(Fill::new(key.to_string()));
+        map.insert(key.to_string(), fill.clone());
+        Joined::Started(fill.clone(), FillGuard { fills: self.clone(), fill })
+    }
+
+    /// Purge: the running fill for `key` (if any) will not be kept, and new requests start
+    /// a new fill. True if one was running.
+    pub fn cancel(&self, key: &str) -> bool {
+        match self.lock().remove(key) {
+            Some(f) => {
+                f.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Number of fills running.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when no fill runs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remove_if_same(&self, fill: &Arc<Fill>) {
+        let mut map = self.lock();
+        if map.get(fill.key()).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+            map.remove(fill.key());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_fill_per_key_and_guard_frees_it() {
+        let fills = Fills::default();
+        let Joined::Started(f1, guard) = fills.join_or_start("k") else { panic!("first must start") };
+        let Joined::Joined(f2) = fills.join_or_start("k") else { panic!("second must join") };
+        assert!(Arc::ptr_eq(&f1, &f2));
+        let mut g = f1.growth();
+        drop(guard);
+        assert!(fills.is_empty());
+        assert!(matches!(*g.borrow_and_update(), Growth::Failed(_)));
+        assert!(matches!(f1.head().await, HeadState::Refused(_)));
+        assert!(matches!(fills.join_or_start("k"), Joined::Started(..)));
+    }
+
+    #[tokio::test]
+    async fn cancel_detaches_the_running_fill() {
+        let fills = Fills::default();
+        let Joined::Started(f1, _guard) = fills.join_or_start("k") else { panic!() };
+        assert!(fills.cancel("k"));
+        assert!(f1.is_cancelled());
+        let Joined::Started(f2, _g2) = fills.join_or_start("k") else { panic!("new fill after purge") };
+        assert!(!Arc::ptr_eq(&f1, &f2));
+    }
+}

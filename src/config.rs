@@ -1,0 +1,342 @@
+//! Configuration of a content server: the TOML file, the command-line flags that override
+//! each of its keys, the defaults, and validation. Nothing else reads flags or files.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::{Deserialize, Deserializer};
+
+/// Errors in the configuration; reported at start-up, before anything listens.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid value for {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+/// A service agreement with another MCData system: its content server and the shared
+/// credential that both sides present (partner -> primary on file retrieve, primary ->
+/// partner on purge).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Peer {
+    /// The other system's id, e.g. "B".
+    pub system_id: String,
+    /// Base URI of the other system's content server, e.g. "http://127.0.0.1:8081".
+    pub content_server: String,
+    /// The agreement credential, sent as `Authorization: Bearer <credential>`.
+    pub credential: String,
+}
+
+/// A local user allowed to upload and download, identified by a bearer token.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct User {
+    /// The MCData ID, e.g. "alice@a.example".
+    pub id: String,
+    /// The bearer token the user's client presents.
+    pub token: String,
+}
+
+/// The whole configuration of one content server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ContentServerConfig {
+    /// This system's id; it names us in delivery records at primaries.
+    pub system_id: String,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URI clients reach this server at (upload `Location`s and the partner prefix).
+    /// Defaults to `http://<listen>`.
+    pub public_uri: Option<String>,
+    /// Where objects live: `file:///abs/path` or a relative `file://./dir`.
+    pub store: String,
+    /// Maximum data size for FD: larger uploads get 413.
+    pub max_data_size_fd_bytes: u64,
+    /// Availability of an upload that asks for none.
+    #[serde(deserialize_with = "de_duration")]
+    pub default_file_availability: Duration,
+    /// Upper bound of any file's availability.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_file_availability: Duration,
+    /// Byte budget of the partner cache; least recently used entries are evicted past it.
+    pub cache_max_bytes: u64,
+    /// Local policy: the longest a partner copy is kept, whatever the primary allows.
+    #[serde(deserialize_with = "de_duration")]
+    pub cache_max_ttl: Duration,
+    /// How long a copy is kept when the primary sends neither `Expires` nor `max-age`.
+    #[serde(deserialize_with = "de_duration")]
+    pub cache_default_ttl: Duration,
+    /// Largest object the partner will fetch and keep.
+    pub cache_max_object_bytes: u64,
+    /// Time allowed to connect to a primary and receive its response headers.
+    #[serde(deserialize_with = "de_duration")]
+    pub upstream_header_timeout: Duration,
+    /// Longest silence allowed between two body chunks from a primary.
+    #[serde(deserialize_with = "de_duration")]
+    pub upstream_idle_timeout: Duration,
+    /// fsync bodies before publishing them (survives power loss, costs throughput).
+    pub fsync: bool,
+    /// Service agreements with other systems.
+    pub peers: Vec<Peer>,
+    /// Local users; when empty, uploads and downloads need no token (development mode).
+    pub users: Vec<User>,
+}
+
+impl Default for ContentServerConfig {
+    fn default() -> Self {
+        ContentServerConfig {
+            system_id: "local".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_uri: None,
+            store: "file://./mcdata-data".into(),
+            max_data_size_fd_bytes: 512 * 1024 * 1024,
+            default_file_availability: Duration::from_secs(24 * 3600),
+            max_file_availability: Duration::from_secs(7 * 24 * 3600),
+            cache_max_bytes: 10 * 1024 * 1024 * 1024,
+            cache_max_ttl: Duration::from_secs(24 * 3600),
+            cache_default_ttl: Duration::from_secs(3600),
+            cache_max_object_bytes: 4 * 1024 * 1024 * 1024,
+            upstream_header_timeout: Duration::from_secs(30),
+            upstream_idle_timeout: Duration::from_secs(30),
+            fsync: true,
+            peers: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl ContentServerConfig {
+    /// The public URI without a trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_uri {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Check the values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.system_id.trim().is_empty() {
+            return Err(invalid("system-id", "must not be empty"));
+        }
+        if self.default_file_availability > self.max_file_availability {
+            return Err(invalid(
+                "default-file-availability",
+                "must not exceed max-file-availability",
+            ));
+        }
+        if self.cache_max_bytes < 1024 {
+            return Err(invalid("cache-max-bytes", "must be at least 1024"));
+        }
+        url::Url::parse(&self.public_base())
+            .map_err(|e| invalid("public-uri", format!("not a URL: {e}")))?;
+        for p in &self.peers {
+            let u = url::Url::parse(&p.content_server)
+                .map_err(|e| invalid("peers.content-server", format!("{}: {e}", p.content_server)))?;
+            if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+                return Err(invalid("peers.content-server", format!("{}: need http(s)://host", p.content_server)));
+            }
+            if p.credential.len() < 8 {
+                return Err(invalid("peers.credential", format!("credential of {} is shorter than 8 characters", p.system_id)));
+            }
+            if p.system_id == self.system_id {
+                return Err(invalid("peers.system-id", format!("{} is this system's own id", p.system_id)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse a duration: whole seconds (`90`) or a number with a unit (`30s`, `15m`, `24h`, `7d`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 24h, 7d"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => return Err(format!("unknown unit {other:?} in {text:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+fn parse_peer(s: &str) -> Result<Peer, String> {
+    let mut parts = s.splitn(3, ',');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(uri), Some(cred)) if !id.is_empty() && !uri.is_empty() && !cred.is_empty() => Ok(Peer {
+            system_id: id.to_string(),
+            content_server: uri.to_string(),
+            credential: cred.to_string(),
+        }),
+        _ => Err(format!("{s:?}: expected SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL")),
+    }
+}
+
+fn parse_user(s: &str) -> Result<User, String> {
+    match s.split_once(',') {
+        Some((id, token)) if !id.is_empty() && !token.is_empty() => Ok(User { id: id.into(), token: token.into() }),
+        _ => Err(format!("{s:?}: expected MCDATA_ID,TOKEN")),
+    }
+}
+
+/// Flags of `mcdata content-server`. Each overrides the config file key of the same name.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ContentServerArgs {
+    /// TOML config file; flags override its keys. Example: --config /etc/mcdata/content.toml
+    #[arg(long, short = 'c', env = "MCDATA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This system's id, as partner systems know it [default: local]. Example: --system-id A
+    #[arg(long)]
+    pub system_id: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]. Example: --listen 0.0.0.0:8080
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// URI clients reach this server at [default: http://<listen>]. Example: --public-uri https://cs.a.example
+    #[arg(long)]
+    pub public_uri: Option<String>,
+    /// Object storage [default: file://./mcdata-data]. Example: --store file:///var/lib/mcdata
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Largest upload accepted, in bytes (TS 24.484 max-data-size-fd) [default: 536870912]
+    #[arg(long)]
+    pub max_data_size_fd_bytes: Option<u64>,
+    /// Availability of an upload that asks for none [default: 24h]. Example: --default-file-availability 12h
+    #[arg(long, value_parser = parse_duration)]
+    pub default_file_availability: Option<Duration>,
+    /// Upper bound on any file's availability [default: 7d]
+    #[arg(long, value_parser = parse_duration)]
+    pub max_file_availability: Option<Duration>,
+    /// Partner cache byte budget; LRU eviction past it [default: 10737418240 = 10 GiB]
+    #[arg(long)]
+    pub cache_max_bytes: Option<u64>,
+    /// Local policy: keep a partner copy at most this long [default: 24h]
+    #[arg(long, value_parser = parse_duration)]
+    pub cache_max_ttl: Option<Duration>,
+    /// Keep a copy this long when the primary sends no Expires/max-age [default: 1h]
+    #[arg(long, value_parser = parse_duration)]
+    pub cache_default_ttl: Option<Duration>,
+    /// Largest object the partner fetches and keeps, in bytes [default: 4 GiB]
+    #[arg(long)]
+    pub cache_max_object_bytes: Option<u64>,
+    /// Time allowed for a primary's response headers [default: 30s]
+    #[arg(long, value_parser = parse_duration)]
+    pub upstream_header_timeout: Option<Duration>,
+    /// Longest silence between body chunks from a primary [default: 30s]
+    #[arg(long, value_parser = parse_duration)]
+    pub upstream_idle_timeout: Option<Duration>,
+    /// fsync bodies before publishing them [default: true]. Example: --fsync false
+    #[arg(long)]
+    pub fsync: Option<bool>,
+    /// A service agreement (repeatable): SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL.
+    /// Example: --peer B,http://127.0.0.1:8081,s3cret-ab
+    #[arg(long = "peer", value_parser = parse_peer)]
+    pub peers: Vec<Peer>,
+    /// A local user (repeatable): MCDATA_ID,TOKEN. Without any, no token is required.
+    /// Example: --user alice@a,tok-alice
+    #[arg(long = "user", value_parser = parse_user)]
+    pub users: Vec<User>,
+}
+
+impl ContentServerArgs {
+    /// Load the config file (if any), apply the flags over it, and validate.
+    pub fn resolve(&self) -> Result<ContentServerConfig, ConfigError> {
+        let mut cfg = match &self.config {
+            Some(path) => load_file(path)?,
+            None => ContentServerConfig::default(),
+        };
+        macro_rules! over {
+            ($($f:ident),*) => { $( if let Some(v) = &self.$f { cfg.$f = v.clone(); } )* };
+        }
+        over!(
+            system_id, listen, store, max_data_size_fd_bytes, default_file_availability,
+            max_file_availability, cache_max_bytes, cache_max_ttl, cache_default_ttl,
+            cache_max_object_bytes, upstream_header_timeout, upstream_idle_timeout, fsync
+        );
+        if self.public_uri.is_some() {
+            cfg.public_uri = self.public_uri.clone();
+        }
+        cfg.peers.extend(self.peers.iter().cloned());
+        cfg.users.extend(self.users.iter().cloned());
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Read and parse a TOML config file.
+pub fn load_file(path: &std::path::Path) -> Result<ContentServerConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert!(parse_duration("7w").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn toml_keys_and_flags_override() {
+        let text = r#"
+            system-id = "A"
+            listen = "127.0.0.1:9000"
+            default-file-availability = "2h"
+            cache-max-ttl = 600
+            [[peers]]
+            system-id = "B"
+            content-server = "http://127.0.0.1:8081"
+            credential = "secret-ab-123"
+        "#;
+        let cfg: ContentServerConfig = toml::from_str(text).unwrap();
+        assert_eq!(cfg.system_id, "A");
+        assert_eq!(cfg.default_file_availability, Duration::from_secs(7200));
+        assert_eq!(cfg.cache_max_ttl, Duration::from_secs(600));
+        assert_eq!(cfg.peers.len(), 1);
+        assert_eq!(cfg.public_base(), "http://127.0.0.1:9000");
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<ContentServerConfig>("sytem-id = \"A\"").is_err());
+        let mut cfg = ContentServerConfig::default();
+        cfg.peers.push(parse_peer("B,ftp://x,secret-secret").unwrap());
+        assert!(cfg.validate().is_err());
+        assert!(parse_peer("B,http://x").is_err());
+    }
+}

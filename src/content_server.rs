@@ -1,0 +1,217 @@
+//! One content server: builds the storage, index, primary and partner roles from the
+//! configuration, routes requests between them, and logs and counts every request.
+//!
+//! Routes: `POST /files`, `GET|HEAD|DELETE /files/{id}`, `GET /files/{id}/deliveries`
+//! (primary); `GET|HEAD|DELETE /<http(s)://original URL>` (partner); `/healthz`, `/metrics`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+
+use crate::access::Access;
+use crate::cache::freshness::Policy;
+use crate::cache::Index;
+use crate::config::ContentServerConfig;
+use crate::http::body::{self, Body};
+use crate::http::client::new_client;
+use crate::http::error::ApiError;
+use crate::http::server::{self, Handler, ServerHandle};
+use crate::metrics::{self, Metrics};
+use crate::partner::target::Allowlist;
+use crate::partner::{Partner, PartnerSettings};
+use crate::primary::purge::Purger;
+use crate::primary::{Primary, PrimarySettings};
+use crate::storage::{open_store, StoreError};
+
+/// Failures at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("peer {0}: content-server is not a URL")]
+    PeerUrl(String),
+}
+
+/// The assembled server.
+pub struct ContentServer {
+    pub metrics: Metrics,
+    pub primary: Arc<Primary>,
+    pub partner: Arc<Partner>,
+    public_base: String,
+}
+
+/// A running content server.
+pub struct Running {
+    pub server: Arc<ContentServer>,
+    handle: ServerHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Where it listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.handle.addr()
+    }
+
+    /// Its public base URI.
+    pub fn base(&self) -> &str {
+        &self.server.public_base
+    }
+
+    /// Stop serving and stop background tasks.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.handle.shutdown().await;
+    }
+
+    /// Serve until the server stops.
+    pub async fn wait(self) {
+        self.handle.wait().await;
+    }
+}
+
+impl ContentServer {
+    /// Bind `cfg.listen` and start.
+    pub async fn start(cfg: ContentServerConfig) -> Result<Running, StartError> {
+        let listener = TcpListener::bind(cfg.listen).await?;
+        Self::start_on(listener, cfg).await
+    }
+
+    /// Start on an already bound listener (tests bind port 0 first to learn the address).
+    pub async fn start_on(listener: TcpListener, mut cfg: ContentServerConfig) -> Result<Running, StartError> {
+        let addr = listener.local_addr()?;
+        if cfg.public_uri.is_none() {
+            cfg.public_uri = Some(format!("http://{addr}"));
+        }
+        let public_base = cfg.public_base();
+        let metrics = Metrics::new()?;
+        let store = open_store(&cfg.store, cfg.fsync)?;
+        let swept = store.sweep_staging().await?;
+        let access = Arc::new(Access::new(&cfg.users, &cfg.peers));
+        let client = new_client(cfg.upstream_header_timeout);
+
+        let mut allow = Vec::new();
+        let mut partners = HashMap::new();
+        for p in &cfg.peers {
+            let u = url::Url::parse(&p.content_server).map_err(|_| StartError::PeerUrl(p.system_id.clone()))?;
+            allow.push((p.system_id.clone(), u));
+            partners.insert(p.system_id.clone(), (p.content_server.clone(), p.credential.clone()));
+        }
+        let purger = Arc::new(Purger::new(store.clone(), client.clone(), partners, metrics.clone()));
+        let primary = Arc::new(Primary::new(
+            PrimarySettings {
+                public_base: public_base.clone(),
+                max_upload_bytes: cfg.max_data_size_fd_bytes,
+                default_availability: cfg.default_file_availability,
+                max_availability: cfg.max_file_availability,
+            },
+            store.clone(),
+            access.clone(),
+            metrics.clone(),
+            purger.clone(),
+        ));
+        let files = primary.load().await?;
+        let purges = purger.resume().await?;
+
+        let index = Index::new(store.clone(), cfg.cache_max_bytes, metrics.clone());
+        let report = index.load().await?;
+        let partner = Arc::new(Partner::new(
+            PartnerSettings {
+                system_id: cfg.system_id.clone(),
+                policy: Policy { default_ttl: cfg.cache_default_ttl, max_ttl: cfg.cache_max_ttl },
+                max_object_bytes: cfg.cache_max_object_bytes,
+                header_timeout: cfg.upstream_header_timeout,
+                idle_timeout: cfg.upstream_idle_timeout,
+            },
+            Allowlist::new(allow),
+            access.clone(),
+            index.clone(),
+            store.clone(),
+            client,
+            metrics.clone(),
+        ));
+        tracing::info!(
+            system = cfg.system_id,
+            %addr,
+            public = public_base,
+            store = store.describe(),
+            files,
+            cached = report.loaded,
+            expired_at_start = report.expired,
+            orphans_removed = report.orphans + swept,
+            purges_resumed = purges,
+            peers = cfg.peers.len(),
+            "content server started"
+        );
+        if !access.users_required() {
+            tracing::warn!("no users configured: uploads and downloads need no token (development mode)");
+        }
+        let tasks = vec![index.spawn_maintenance(Duration::from_secs(1)), primary.spawn_expiry(Duration::from_secs(1))];
+        let server = Arc::new(ContentServer { metrics, primary, partner, public_base });
+        let handle = server::spawn(listener, server.clone())?;
+        Ok(Running { server, handle, tasks })
+    }
+
+    async fn route(self: Arc<Self>, req: Request<Incoming>) -> (&'static str, Result<Response<Body>, ApiError>) {
+        let path = req.uri().path();
+        if path == "/healthz" {
+            return ("healthz", Ok(body::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))));
+        }
+        if path == "/metrics" {
+            let mut resp = Response::new(body::full(self.metrics.render()));
+            resp.headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(metrics::CONTENT_TYPE));
+            return ("metrics", Ok(resp));
+        }
+        if path == "/files" || path.starts_with("/files/") {
+            let route = if path.ends_with("/deliveries") { "deliveries" } else { "files" };
+            return (route, self.primary.handle(req).await);
+        }
+        if path.starts_with("/http:") || path.starts_with("/https:") || path.starts_with("/HTTP") {
+            return ("partner", self.partner.handle(req).await);
+        }
+        ("other", Err(ApiError::NotFound(format!("no route for {path}"))))
+    }
+}
+
+impl Handler for ContentServer {
+    fn handle(self: Arc<Self>, req: Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            let metrics = self.metrics.clone();
+            let (route, result) = self.route(req).await;
+            let resp = result.unwrap_or_else(|e| {
+                if e.status().is_server_error() {
+                    tracing::warn!(%method, path, error = %e, "request failed");
+                }
+                e.into_response()
+            });
+            let status = resp.status();
+            metrics.requests.with_label_values(&[route, method.as_str(), status.as_str()]).inc();
+            tracing::info!(
+                target: "mcdata::access",
+                %method,
+                path,
+                status = status.as_u16(),
+                cache = resp.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
+                ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+            resp
+        })
+    }
+}

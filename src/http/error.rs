@@ -1,0 +1,114 @@
+//! The one place where errors become HTTP responses: every module's typed error maps to an
+//! [`ApiError`], and an `ApiError` to a status with a JSON body `{"error", "reason"}`.
+
+use http::{Response, StatusCode};
+
+use super::body::{self, Body};
+use crate::access::AccessError;
+use crate::partner::target::TargetError;
+use crate::storage::StoreError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("the body exceeds the maximum data size for FD ({limit} bytes)")]
+    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    BadGateway(String),
+    #[error("{0}")]
+    GatewayTimeout(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short machine-readable code for the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Gone(_) => "gone",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::BadGateway(_) => "bad_gateway",
+            ApiError::GatewayTimeout(_) => "gateway_timeout",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The response: status plus `{"error": code, "reason": text}`.
+    pub fn into_response(self) -> Response<Body> {
+        let mut resp = body::json(
+            self.status(),
+            &serde_json::json!({"error": self.code(), "reason": self.to_string()}),
+        );
+        if let ApiError::Unauthorized(_) = self {
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"mcdata\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => ApiError::NotFound("no such file".into()),
+            other => ApiError::Unavailable(format!("storage: {other}")),
+        }
+    }
+}
+
+impl From<TargetError> for ApiError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::NotAUrl => ApiError::NotFound(e.to_string()),
+            TargetError::Refused(_) | TargetError::ForbiddenOrigin(_) => ApiError::Forbidden(e.to_string()),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Missing => ApiError::Unauthorized(e.to_string()),
+            AccessError::Invalid | AccessError::Malformed => ApiError::Forbidden(e.to_string()),
+        }
+    }
+}

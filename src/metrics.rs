@@ -1,0 +1,163 @@
+//! Prometheus metrics: one registry per server, every counter the content server exposes,
+//! and the text encoding served on `/metrics`.
+//!
+//! The names answer the operator's first question, "is the cache working?":
+//! `mcdata_cache_requests_total{result="hit"|"miss"|"coalesced"|"pass"}` against
+//! `mcdata_upstream_fetches_total`, with bytes served and fetched beside them.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// All metrics of one content server, registered in its own registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by route, method and status.
+    pub requests: IntCounterVec,
+    /// Partner cache lookups by result: hit, miss (started a fill), coalesced (joined a fill), pass.
+    pub cache_requests: IntCounterVec,
+    /// Upstream fetches started (one per fill).
+    pub upstream_fetches: IntCounter,
+    /// Upstream fetches that failed, by reason.
+    pub upstream_failures: IntCounterVec,
+    /// Response body bytes sent to clients, by role (primary, partner).
+    pub bytes_served: IntCounterVec,
+    /// Body bytes received from primary content servers.
+    pub bytes_fetched: IntCounter,
+    /// Bytes held in the partner cache.
+    pub stored_bytes: IntGauge,
+    /// Entries held in the partner cache.
+    pub stored_entries: IntGauge,
+    /// Cache entries removed, by cause (expired, evicted, purged, replaced).
+    pub cache_removals: IntCounterVec,
+    /// Duration of fills, from the upstream request to the verdict.
+    pub fill_duration: Histogram,
+    /// Fills currently running.
+    pub fills_in_flight: IntGauge,
+    /// Primary: files uploaded.
+    pub uploads: IntCounter,
+    /// Primary: files held (available).
+    pub primary_files: IntGauge,
+    /// Primary: successful file retrieves by partner system.
+    pub deliveries: IntCounterVec,
+    /// Primary: purge requests sent to partners, by system and result (ok, failed).
+    pub purges_sent: IntCounterVec,
+    /// Primary: purges waiting for retry, by partner system.
+    pub purges_pending: IntGaugeVec,
+    /// Partner: purge requests received, by result (dropped, absent).
+    pub purges_received: IntCounterVec,
+    /// Storage errors by operation.
+    pub store_errors: IntCounterVec,
+}
+
+impl Metrics {
+    /// Build and register every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let m = Metrics {
+            requests: IntCounterVec::new(
+                Opts::new("mcdata_http_requests_total", "HTTP requests by route, method and status"),
+                &["route", "method", "status"],
+            )?,
+            cache_requests: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_cache_requests_total",
+                    "Partner cache lookups by result (hit, miss, coalesced, pass)",
+                ),
+                &["result"],
+            )?,
+            upstream_fetches: IntCounter::new(
+                "mcdata_upstream_fetches_total",
+                "Upstream fetches (file retrieve requests) started by the partner",
+            )?,
+            upstream_failures: IntCounterVec::new(
+                Opts::new("mcdata_upstream_failures_total", "Upstream fetches that failed, by reason"),
+                &["reason"],
+            )?,
+            bytes_served: IntCounterVec::new(
+                Opts::new("mcdata_bytes_served_total", "Response body bytes sent to clients"),
+                &["role"],
+            )?,
+            bytes_fetched: IntCounter::new(
+                "mcdata_upstream_bytes_total",
+                "Body bytes received from primary content servers",
+            )?,
+            stored_bytes: IntGauge::new("mcdata_cache_stored_bytes", "Bytes held in the partner cache")?,
+            stored_entries: IntGauge::new("mcdata_cache_entries", "Entries held in the partner cache")?,
+            cache_removals: IntCounterVec::new(
+                Opts::new("mcdata_cache_removals_total", "Cache entries removed, by cause"),
+                &["cause"],
+            )?,
+            fill_duration: Histogram::with_opts(
+                HistogramOpts::new("mcdata_fill_duration_seconds", "Duration of cache fills")
+                    .buckets(vec![0.005, 0.02, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            )?,
+            fills_in_flight: IntGauge::new("mcdata_fills_in_flight", "Cache fills currently running")?,
+            uploads: IntCounter::new("mcdata_uploads_total", "Files uploaded to this primary")?,
+            primary_files: IntGauge::new("mcdata_primary_files", "Files available on this primary")?,
+            deliveries: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_deliveries_total",
+                    "Successful file retrieves by partner systems, by system",
+                ),
+                &["system"],
+            )?,
+            purges_sent: IntCounterVec::new(
+                Opts::new("mcdata_purges_sent_total", "Purge requests sent to partner content servers"),
+                &["system", "result"],
+            )?,
+            purges_pending: IntGaugeVec::new(
+                Opts::new("mcdata_purges_pending", "Purges waiting for a retry, by partner system"),
+                &["system"],
+            )?,
+            purges_received: IntCounterVec::new(
+                Opts::new("mcdata_purges_received_total", "Purge requests received from primaries"),
+                &["result"],
+            )?,
+            store_errors: IntCounterVec::new(
+                Opts::new("mcdata_store_errors_total", "Object storage errors by operation"),
+                &["op"],
+            )?,
+            registry,
+        };
+        m.register_all()?;
+        Ok(m)
+    }
+
+    fn register_all(&self) -> Result<(), prometheus::Error> {
+        let r = &self.registry;
+        r.register(Box::new(self.requests.clone()))?;
+        r.register(Box::new(self.cache_requests.clone()))?;
+        r.register(Box::new(self.upstream_fetches.clone()))?;
+        r.register(Box::new(self.upstream_failures.clone()))?;
+        r.register(Box::new(self.bytes_served.clone()))?;
+        r.register(Box::new(self.bytes_fetched.clone()))?;
+        r.register(Box::new(self.stored_bytes.clone()))?;
+        r.register(Box::new(self.stored_entries.clone()))?;
+        r.register(Box::new(self.cache_removals.clone()))?;
+        r.register(Box::new(self.fill_duration.clone()))?;
+        r.register(Box::new(self.fills_in_flight.clone()))?;
+        r.register(Box::new(self.uploads.clone()))?;
+        r.register(Box::new(self.primary_files.clone()))?;
+        r.register(Box::new(self.deliveries.clone()))?;
+        r.register(Box::new(self.purges_sent.clone()))?;
+        r.register(Box::new(self.purges_pending.clone()))?;
+        r.register(Box::new(self.purges_received.clone()))?;
+        r.register(Box::new(self.store_errors.clone()))?;
+        Ok(())
+    }
+
+    /// The registry's metrics in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families; an error would only
+        // drop the output, which the scrape then shows as empty.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

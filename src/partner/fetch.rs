@@ -1,0 +1,282 @@
+//! Driving one fill: the file retrieve request to the primary (step 11), streaming the
+//! response into a staging object while clients read it, verifying it (length, and the
+//! `Repr-Digest` sha-256 when the primary sends one), and publishing it to the index only
+//! when it is complete. Any failure removes the staging object and fails every reader.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{header, HeaderMap, Request, StatusCode};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+
+use super::Partner;
+use crate::cache::entry::{to_hex, unix, EntryMeta};
+use crate::cache::fill::{Fill, FillGuard, FillHead};
+use crate::cache::freshness::Storability;
+use crate::http::body::next_batch;
+use crate::http::client::USER_AGENT;
+use crate::http::representation::Representation;
+use crate::storage::BlobWriter;
+
+/// Largest write batch.
+const BATCH: usize = 512 * 1024;
+
+/// Why a fill failed, as told to logs, metrics and clients.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot reach the primary: {0}")]
+    Connect(String),
+    #[error("the primary did not answer within {0:?}")]
+    HeaderTimeout(std::time::Duration),
+    #[error("the primary answered {0}")]
+    Status(StatusCode),
+    #[error("the primary sent a bad response: {0}")]
+    BadResponse(String),
+    #[error("the primary stalled for {0:?} mid-body")]
+    Stalled(std::time::Duration),
+    #[error("the primary's body broke off: {0}")]
+    Body(String),
+    #[error("the body is {got} bytes, the primary announced {want}")]
+    Length { got: u64, want: u64 },
+    #[error("the body does not match the primary's Repr-Digest")]
+    Digest,
+    #[error("the object exceeds the partner's maximum object size ({0} bytes)")]
+    TooLarge(u64),
+    #[error("storage: {0}")]
+    Store(#[from] crate::storage::StoreError),
+}
+
+impl FetchError {
+    fn reason(&self) -> &'static str {
+        match self {
+            FetchError::Connect(_) => "connect",
+            FetchError::HeaderTimeout(_) => "timeout",
+            FetchError::Status(_) => "status",
+            FetchError::BadResponse(_) => "bad_response",
+            FetchError::Stalled(_) => "stalled",
+            FetchError::Body(_) => "body",
+            FetchError::Length { .. } => "length",
+            FetchError::Digest => "digest",
+            FetchError::TooLarge(_) => "too_large",
+            FetchError::Store(_) => "store",
+        }
+    }
+
+    /// The status clients get when the fill fails before its head.
+    fn client_status(&self) -> StatusCode {
+        match self {
+            FetchError::HeaderTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            FetchError::Status(s) if *s == StatusCode::NOT_FOUND || *s == StatusCode::GONE => *s,
+            FetchError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// Run the fill for `url` of primary `system` to its end.
+pub async fn run(p: Arc<Partner>, fill: Arc<Fill>, guard: FillGuard, url: url::Url, system: String) {
+    let started = Instant::now();
+    p.metrics.fills_in_flight.inc();
+    p.metrics.upstream_fetches.inc();
+    let result = fetch(&p, &fill, &url, &system).await;
+    p.metrics.fills_in_flight.dec();
+    p.metrics.fill_duration.observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(outcome) => {
+            tracing::info!(url = %url, system, outcome, ms = started.elapsed().as_millis() as u64, "fill finished");
+        }
+        Err(e) => {
+            p.metrics.upstream_failures.with_label_values(&[e.reason()]).inc();
+            if let FetchError::Status(s) = &e {
+                if *s == StatusCode::UNAUTHORIZED || *s == StatusCode::FORBIDDEN {
+                    tracing::error!(url = %url, system, status = %s, "the primary refused our agreement credential");
+                }
+            }
+            tracing::warn!(url = %url, system, error = %e, "fill failed");
+            fill.set_failed(e.client_status(), &e.to_string());
+        }
+    }
+    drop(guard);
+}
+
+async fn request(p: &Partner, url: &url::Url, system: &str) -> Result<http::Response<Incoming>, FetchError> {
+    let mut req = Request::get(url.as_str())
+        .header(header::USER_AGENT, USER_AGENT)
+        .header(header::ACCEPT_ENCODING, "identity")
+        .header("x-mcdata-system", p.settings.system_id.as_str());
+    if let Some(cred) = p.access.credential_for(system) {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {cred}"));
+    }
+    let req = req.body(Empty::<Bytes>::new()).map_err(|e| FetchError::Connect(e.to_string()))?;
+    match tokio::time::timeout(p.settings.header_timeout, p.client.request(req)).await {
+        Err(_) => Err(FetchError::HeaderTimeout(p.settings.header_timeout)),
+        Ok(Err(e)) => Err(FetchError::Connect(format!("{e:?}"))),
+        Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
+fn content_length(h: &HeaderMap) -> Result<Option<u64>, FetchError> {
+    match h.get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| FetchError::BadResponse("invalid Content-Length".into())),
+    }
+}
+
+/// The sha-256 of a `Repr-Digest` (RFC 9530) header, when it has one.
+pub fn repr_digest_sha256(h: &HeaderMap) -> Option<[u8; 32]> {
+    let v = h.get("repr-digest")?.to_str().ok()?;
+    v.split(',').find_map(|item| {
+        let (alg, val) = item.trim().split_once('=')?;
+        if !alg.trim().eq_ignore_ascii_case("sha-256") {
+            return None;
+        }
+        let b64 = val.trim().strip_prefix(':')?.strip_suffix(':')?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+        raw.try_into().ok()
+    })
+}
+
+fn text(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn file_name(h: &HeaderMap) -> Option<String> {
+    let cd = text(h, header::CONTENT_DISPOSITION)?;
+    let (_, rest) = cd.split_once("filename=")?;
+    Some(rest.trim().trim_matches('"').to_string()).filter(|n| !n.is_empty())
+}
+
+async fn fetch(p: &Partner, fill: &Fill, url: &url::Url, system: &str) -> Result<&'static str, FetchError> {
+    let resp = request(p, url, system).await?;
+    if resp.status() != StatusCode::OK {
+        return Err(FetchError::Status(resp.status()));
+    }
+    let (parts, mut body) = resp.into_parts();
+    let h = &parts.headers;
+    let total = content_length(h)?;
+    let max = p.settings.max_object_bytes;
+    if total.is_some_and(|t| t > max) {
+        return Err(FetchError::TooLarge(max));
+    }
+    let now = SystemTime::now();
+    let storability = p.settings.policy.decide(h, now);
+    let expected = repr_digest_sha256(h);
+    let key = fill.key().to_string();
+    let version = uuid::Uuid::new_v4().to_string();
+    let object = EntryMeta::object_key(&key, &version);
+    let mut writer = p.store.create(&object).await?;
+    let file = writer
+        .read_handle()
+        .ok_or_else(|| FetchError::Store(crate::storage::StoreError::Task("store has no read handle".into())))?;
+    let (keep, expires) = match storability {
+        Storability::Keep { ttl } => (true, Some(now + ttl)),
+        Storability::Pass(_) => (false, None),
+    };
+    let rep = Representation {
+        len: total,
+        content_type: text(h, header::CONTENT_TYPE).unwrap_or_else(|| "application/octet-stream".into()),
+        etag: text(h, header::ETAG).filter(|e| !e.starts_with("W/")),
+        last_modified: h
+            .get(header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| httpdate::parse_http_date(s).ok()),
+        expires,
+        sha256: expected,
+        file_name: file_name(h),
+        no_store: !keep,
+    };
+    fill.set_ready(FillHead { rep: rep.clone(), file, keep }, total);
+
+    loop {
+        let next = tokio::time::timeout(p.settings.idle_timeout, next_batch(&mut body, BATCH)).await;
+        let chunk = match next {
+            Err(_) => return Err(FetchError::Stalled(p.settings.idle_timeout)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(FetchError::Body(e.to_string())),
+            Ok(Some(Ok(c))) => c,
+        };
+        let got = writer.len() + chunk.len() as u64;
+        if let Some(want) = total {
+            if got > want {
+                return Err(FetchError::Length { got, want });
+            }
+        }
+        if got > max {
+            return Err(FetchError::TooLarge(max));
+        }
+        p.metrics.bytes_fetched.inc_by(chunk.len() as u64);
+        writer.write(chunk).await?;
+        fill.set_written(writer.len());
+    }
+    let len = writer.len();
+    if let Some(want) = total {
+        if len != want {
+            return Err(FetchError::Length { got: len, want });
+        }
+    }
+    let sha = writer.sha256();
+    if expected.is_some_and(|e| e != sha) {
+        return Err(FetchError::Digest);
+    }
+    fill.set_complete(len);
+    if !keep {
+        return Ok("passed through");
+    }
+    if fill.is_cancelled() {
+        return Ok("purged during fill, not kept");
+    }
+    let outcome = publish(p, writer, &key, url, system, object, &rep, &sha, now).await?;
+    undo_if_cancelled(p, fill, &key).await;
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn publish(
+    p: &Partner,
+    writer: Box<dyn BlobWriter>,
+    key: &str,
+    url: &url::Url,
+    system: &str,
+    object: String,
+    rep: &Representation,
+    sha: &[u8; 32],
+    now: SystemTime,
+) -> Result<&'static str, FetchError> {
+    let written = writer.finish().await?;
+    let meta = EntryMeta {
+        url: url.as_str().to_string(),
+        system: system.to_string(),
+        object,
+        len: written.len,
+        sha256: to_hex(sha),
+        content_type: rep.content_type.clone(),
+        etag: rep.etag.clone().or_else(|| Some(format!("\"{}\"", to_hex(sha)))),
+        last_modified: rep.last_modified.map(unix),
+        file_name: rep.file_name.clone(),
+        stored_at: unix(now),
+        expires_at: rep.expires.map(unix).unwrap_or(0),
+    };
+    let json = serde_json::to_vec(&meta).map_err(|e| FetchError::BadResponse(e.to_string()))?;
+    if let Err(e) = p.store.put_small(&meta.meta_key(), json.into()).await {
+        p.metrics.store_errors.with_label_values(&["put"]).inc();
+        let _ = p.store.delete(&meta.object).await;
+        return Err(e.into());
+    }
+    p.index.insert(key.to_string(), Arc::new(meta)).await;
+    Ok("stored")
+}
+
+/// A purge that raced with publishing wins: the copy is dropped again.
+async fn undo_if_cancelled(p: &Partner, fill: &Fill, key: &str) {
+    if fill.is_cancelled() {
+        p.index.remove(key).await;
+    }
+}

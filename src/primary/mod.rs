@@ -1,0 +1,308 @@
+//! The primary role: files uploaded by our own users (TS 23.282 7.5.2.2), served to clients
+//! and to partner content servers (file retrieve, steps 11-12, recorded per partner system),
+//! expired after their availability, and removed on request (7.5.2.8) with purges sent to
+//! every partner that holds a copy.
+
+pub mod deliveries;
+pub mod purge;
+pub mod record;
+mod upload;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::access::{Access, AccessError, Caller};
+use crate::cache::entry::unix;
+use crate::http::body::{self, Body};
+use crate::http::error::ApiError;
+use crate::http::file_body;
+use crate::http::representation::Span;
+use crate::metrics::Metrics;
+use crate::storage::{BlobBody, BlobStore, StoreError};
+use deliveries::Deliveries;
+use purge::Purger;
+use record::{FileRecord, FileState};
+
+/// Settings of the primary role.
+#[derive(Debug, Clone)]
+pub struct PrimarySettings {
+    pub public_base: String,
+    pub max_upload_bytes: u64,
+    pub default_availability: Duration,
+    pub max_availability: Duration,
+}
+
+/// Something to tell when a file stops being available (the MCData server hooks in here
+/// to send FD network notifications).
+pub type RemovalHook = Arc<dyn Fn(&FileRecord, &str) + Send + Sync>;
+
+/// The primary content server.
+pub struct Primary {
+    settings: PrimarySettings,
+    store: Arc<dyn BlobStore>,
+    access: Arc<Access>,
+    metrics: Metrics,
+    files: RwLock<HashMap<String, Arc<FileRecord>>>,
+    deliveries: Arc<Deliveries>,
+    purger: Arc<Purger>,
+    hooks: RwLock<Vec<RemovalHook>>,
+}
+
+fn valid_id(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id)
+}
+
+impl Primary {
+    pub fn new(
+        settings: PrimarySettings,
+        store: Arc<dyn BlobStore>,
+        access: Arc<Access>,
+        metrics: Metrics,
+        purger: Arc<Purger>,
+    ) -> Self {
+        Primary {
+            settings,
+            deliveries: Arc::new(Deliveries::new(store.clone())),
+            store,
+            access,
+            metrics,
+            files: RwLock::new(HashMap::new()),
+            purger,
+            hooks: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Register a hook called with the record and "expired" or "removed".
+    pub fn on_removal(&self, hook: RemovalHook) {
+        self.hooks.write().unwrap_or_else(|p| p.into_inner()).push(hook);
+    }
+
+    /// The URL of file `id`.
+    pub fn file_url(&self, id: &str) -> String {
+        format!("{}/files/{id}", self.settings.public_base)
+    }
+
+    fn lookup(&self, id: &str) -> Option<Arc<FileRecord>> {
+        self.files.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    fn put_record(&self, rec: Arc<FileRecord>) {
+        self.files.write().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), rec);
+        self.refresh_gauge();
+    }
+
+    fn refresh_gauge(&self) {
+        let now = SystemTime::now();
+        let n = self
+            .files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|r| r.effective_state(now) == FileState::Available)
+            .count();
+        self.metrics.primary_files.set(n as i64);
+    }
+
+    async fn save_record(&self, rec: &FileRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(rec).map_err(|e| StoreError::Task(e.to_string()))?;
+        self.store.put_small(&FileRecord::meta_key(&rec.id), json.into()).await
+    }
+
+    /// Load the records kept in storage; returns how many.
+    pub async fn load(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for key in self.store.list("files").await? {
+            if !key.ends_with(".meta") {
+                continue;
+            }
+            let Some(b) = self.store.get_small(&key).await? else { continue };
+            match serde_json::from_slice::<FileRecord>(&b) {
+                Ok(rec) => {
+                    self.files.write().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), Arc::new(rec));
+                    n += 1;
+                }
+                Err(e) => tracing::error!(key, error = %e, "unreadable file record"),
+            }
+        }
+        self.refresh_gauge();
+        self.expire_due().await;
+        Ok(n)
+    }
+
+    /// Route a `/files...` request.
+    pub async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+        let path = req.uri().path().to_string();
+        let rest = path.strip_prefix("/files").unwrap_or("");
+        match (req.method().clone(), rest) {
+            (Method::POST, "" | "/") => self.upload(req).await,
+            (_, "" | "/") => Err(ApiError::MethodNotAllowed("use POST /files to upload".into())),
+            (m, r) => {
+                let r = r.trim_start_matches('/');
+                let (id, sub) = r.split_once('/').unwrap_or((r, ""));
+                if !valid_id(id) {
+                    return Err(ApiError::NotFound(format!("no file {id}")));
+                }
+                match (m, sub) {
+                    (Method::GET | Method::HEAD, "") => self.serve(&req, id).await,
+                    (Method::DELETE, "") => self.remove(&req, id).await,
+                    (Method::GET, "deliveries") => self.deliveries(&req, id).await,
+                    _ => Err(ApiError::MethodNotAllowed(format!("{} is not supported on {path}", req.method()))),
+                }
+            }
+        }
+    }
+
+    fn available(&self, id: &str) -> Result<Arc<FileRecord>, ApiError> {
+        let rec = self.lookup(id).ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
+        match rec.effective_state(SystemTime::now()) {
+            FileState::Available => Ok(rec),
+            FileState::Expired { at } => Err(ApiError::Gone(format!(
+                "file {id} expired at {}",
+                httpdate::fmt_http_date(crate::cache::entry::from_unix(at))
+            ))),
+            FileState::Removed { at, .. } => Err(ApiError::Gone(format!(
+                "file {id} was removed at {}",
+                httpdate::fmt_http_date(crate::cache::entry::from_unix(at))
+            ))),
+        }
+    }
+
+    /// GET/HEAD: a client download, or a file retrieve by a partner (recorded when the
+    /// whole body was sent).
+    async fn serve(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
+        let caller = match self.access.identify(req.headers())? {
+            Caller::Anonymous if self.access.users_required() => return Err(AccessError::Missing.into()),
+            c => c,
+        };
+        let rec = self.available(id)?;
+        let BlobBody::File { file, len } = match self.store.open(&FileRecord::body_key(id)).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound(_)) => return Err(ApiError::Gone(format!("file {id} is no longer stored"))),
+            Err(e) => return Err(e.into()),
+        };
+        let plan = match rec.representation().plan(req.method(), req.headers()) {
+            Ok(p) => p,
+            Err(resp) => return Ok(resp),
+        };
+        let served = self.metrics.bytes_served.with_label_values(&["primary"]);
+        let body = match plan.span {
+            Span::None => body::empty(),
+            Span::Part { start, end } => file_body::complete(file, start, end, served),
+            Span::All => {
+                let b = file_body::complete(file, 0, len, served);
+                match caller {
+                    Caller::Peer(system) => self.recorded(b, id, system),
+                    _ => b,
+                }
+            }
+        };
+        plan.response.body(body).map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    fn recorded(&self, b: Body, id: &str, system: String) -> Body {
+        let deliveries = self.deliveries.clone();
+        let metrics = self.metrics.clone();
+        let id = id.to_string();
+        body::on_complete(b, async move {
+            match deliveries.record(&id, &system).await {
+                Ok(_) => {
+                    metrics.deliveries.with_label_values(&[&system]).inc();
+                    tracing::info!(file = id, system, "file retrieved by partner system");
+                }
+                Err(e) => {
+                    metrics.store_errors.with_label_values(&["put"]).inc();
+                    tracing::error!(file = id, system, error = %e, "could not store the delivery record");
+                }
+            }
+        })
+    }
+
+    async fn deliveries(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
+        if let Caller::Peer(_) = self.access.require_user(req.headers())? {
+            return Err(ApiError::Forbidden("delivery records are for local users".into()));
+        }
+        if self.lookup(id).is_none() {
+            return Err(ApiError::NotFound(format!("no file {id}")));
+        }
+        let rec = self.deliveries.get(id).await?;
+        let value = serde_json::to_value(&rec).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(body::json(StatusCode::OK, &value))
+    }
+
+    /// DELETE: removal by an authorized user; purges every partner that got the file.
+    async fn remove(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
+        let caller = self.access.require_user(req.headers())?;
+        let by = match caller {
+            Caller::Peer(_) => return Err(ApiError::Forbidden("partner systems cannot remove files".into())),
+            Caller::User(u) => Some(u),
+            Caller::Anonymous => None,
+        };
+        let rec = self.available(id)?;
+        if let (Some(owner), Some(user)) = (&rec.owner, &by) {
+            if owner != user {
+                return Err(ApiError::Forbidden(format!("only {owner}, who uploaded the file, may remove it")));
+            }
+        }
+        let systems = self.retire(&rec, FileState::Removed { at: unix(SystemTime::now()), by }).await?;
+        tracing::info!(file = id, partners = ?systems, "file removed");
+        Ok(body::json(StatusCode::OK, &serde_json::json!({"id": id, "removed": true, "purging": systems})))
+    }
+
+    /// Move a file out of `Available`: record, delete the body, purge partners, run hooks.
+    async fn retire(&self, rec: &FileRecord, state: FileState) -> Result<Vec<String>, ApiError> {
+        let mut next = rec.clone();
+        let why = if matches!(state, FileState::Removed { .. }) { "removed" } else { "expired" };
+        next.state = state;
+        self.save_record(&next).await?;
+        self.put_record(Arc::new(next.clone()));
+        if let Err(e) = self.store.delete(&FileRecord::body_key(&rec.id)).await {
+            self.metrics.store_errors.with_label_values(&["delete"]).inc();
+            tracing::error!(file = rec.id, error = %e, "could not delete the body of a retired file");
+        }
+        let systems: Vec<String> = self.deliveries.get(&rec.id).await?.systems.into_keys().collect();
+        if why == "removed" && !systems.is_empty() {
+            self.purger.enqueue(&rec.id, &self.file_url(&rec.id), systems.clone()).await;
+        }
+        let hooks = self.hooks.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for hook in hooks {
+            hook(&next, why);
+        }
+        Ok(systems)
+    }
+
+    /// Retire every file whose availability has ended.
+    pub async fn expire_due(&self) {
+        let now = SystemTime::now();
+        let due: Vec<Arc<FileRecord>> = self
+            .files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|r| r.state == FileState::Available && unix(now) >= r.expires_at)
+            .cloned()
+            .collect();
+        for rec in due {
+            match self.retire(&rec, FileState::Expired { at: rec.expires_at }).await {
+                Ok(_) => tracing::info!(file = rec.id, "file expired"),
+                Err(e) => tracing::error!(file = rec.id, error = %e, "could not expire file"),
+            }
+        }
+        self.refresh_gauge();
+    }
+
+    /// Check for expired files every `every`.
+    pub fn spawn_expiry(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                me.expire_due().await;
+            }
+        })
+    }
+}

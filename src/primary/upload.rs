@@ -1,0 +1,100 @@
+//! Upload (TS 23.282 7.5.2.2; TS 24.282: `POST`, `201 Created` with `Location`). The body is
+//! streamed into storage and hashed on the way; above the maximum data size for FD the
+//! upload is refused with 413 and the staging object is dropped, whether the client
+//! announced the size (Content-Length) or not (chunked), or lied about it.
+//!
+//! Request headers (all optional):
+//! - `Content-Type`: kept and served back (default `application/octet-stream`);
+//! - `X-Mcdata-File-Name` or `Content-Disposition: attachment; filename="..."`: the name;
+//! - `X-Mcdata-Availability`: how long the file stays available (`3600`, `30m`, `12h`,
+//!   `7d`), capped at `max-file-availability`; default `default-file-availability`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{header, HeaderMap, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::record::{FileRecord, FileState};
+use super::Primary;
+use crate::access::Caller;
+use crate::cache::entry::{to_hex, unix};
+use crate::http::body::{self, next_batch, Body};
+use crate::http::error::ApiError;
+
+const BATCH: usize = 512 * 1024;
+
+fn header_text(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn file_name(h: &HeaderMap) -> Option<String> {
+    header_text(h, "x-mcdata-file-name").or_else(|| {
+        let cd = header_text(h, "content-disposition")?;
+        let (_, rest) = cd.split_once("filename=")?;
+        Some(rest.trim().trim_matches('"').to_string()).filter(|n| !n.is_empty())
+    })
+}
+
+impl Primary {
+    pub(super) async fn upload(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+        let owner = match self.access.require_user(req.headers())? {
+            Caller::User(u) => Some(u),
+            Caller::Anonymous => None,
+            Caller::Peer(_) => return Err(ApiError::Forbidden("partner systems cannot upload".into())),
+        };
+        let limit = self.settings.max_upload_bytes;
+        let h = req.headers();
+        if let Some(len) = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<u64>().ok()) {
+            if len > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+        }
+        let availability = match header_text(h, "x-mcdata-availability") {
+            None => self.settings.default_availability,
+            Some(t) => crate::config::parse_duration(&t)
+                .map_err(|e| ApiError::BadRequest(format!("X-Mcdata-Availability: {e}")))?,
+        }
+        .min(self.settings.max_availability);
+        let content_type = header_text(h, "content-type").unwrap_or_else(|| "application/octet-stream".into());
+        let name = file_name(h);
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut writer = self.store.create(&FileRecord::body_key(&id)).await?;
+        let mut incoming = req.into_body();
+        while let Some(chunk) = next_batch(&mut incoming, BATCH).await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("upload body broke off: {e}")))?;
+            if writer.len() + chunk.len() as u64 > limit {
+                // Dropping the writer removes the staging object.
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            writer.write(chunk).await?;
+        }
+        let written = writer.finish().await?;
+        let now = SystemTime::now();
+        let rec = FileRecord {
+            id: id.clone(),
+            size: written.len,
+            sha256: to_hex(&written.sha256),
+            content_type,
+            file_name: name,
+            owner,
+            created_at: unix(now),
+            expires_at: unix(now + availability),
+            state: FileState::Available,
+        };
+        if let Err(e) = self.save_record(&rec).await {
+            let _ = self.store.delete(&FileRecord::body_key(&id)).await;
+            return Err(e.into());
+        }
+        self.metrics.uploads.inc();
+        let url = self.file_url(&id);
+        tracing::info!(file = id, size = rec.size, owner = ?rec.owner, "file uploaded");
+        let json = rec.to_json(&url);
+        self.put_record(Arc::new(rec));
+        let mut resp = body::json(StatusCode::CREATED, &json);
+        if let Ok(v) = http::HeaderValue::from_str(&url) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        Ok(resp)
+    }
+}

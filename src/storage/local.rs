@@ -1,0 +1,287 @@
+//! The local-disk backend: object_store's `LocalFileSystem` for small objects, listing and
+//! deletes, plus our own body writer and reader around it.
+//!
+//! Why our own body path: `LocalFileSystem` streams reads in 8 KiB pieces and offers no way
+//! to read an upload while it is being written. Bodies are staged in `<root>/.staging/`,
+//! read positionally (`pread`, big chunks) by any number of readers while the write runs,
+//! then fsynced (when configured) and renamed into place, which is atomic.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+
+use super::{BlobBody, BlobStore, BlobWriter, BoxFut, StoreError, Written};
+
+const STAGING: &str = ".staging";
+
+/// Objects under one directory.
+pub struct LocalBlobs {
+    root: PathBuf,
+    inner: LocalFileSystem,
+    fsync: bool,
+}
+
+impl LocalBlobs {
+    /// Open (creating if needed) the store rooted at `dir`.
+    pub fn open(dir: &Path, fsync: bool) -> Result<Self, StoreError> {
+        let key = dir.display().to_string();
+        std::fs::create_dir_all(dir.join(STAGING)).map_err(|e| StoreError::io(&key, e))?;
+        let root = std::fs::canonicalize(dir).map_err(|e| StoreError::io(&key, e))?;
+        let inner = LocalFileSystem::new_with_prefix(&root)?
+            .with_fsync(fsync)
+            .with_automatic_cleanup(true);
+        Ok(LocalBlobs { root, inner, fsync })
+    }
+
+    fn path_of(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    key: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| StoreError::io(key, e)),
+        Err(e) => Err(StoreError::Task(e.to_string())),
+    }
+}
+
+impl BlobStore for LocalBlobs {
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    fn create<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>> {
+        Box::pin(async move {
+            let staging = self.root.join(STAGING).join(uuid::Uuid::new_v4().to_string());
+            let s = staging.clone();
+            let file = blocking(key, move || {
+                OpenOptions::new().read(true).write(true).create_new(true).open(&s)
+            })
+            .await?;
+            Ok(Box::new(LocalWriter {
+                key: key.to_string(),
+                dest: self.path_of(key),
+                staging,
+                file: Arc::new(file),
+                hasher: Some(Sha256::new()),
+                len: 0,
+                fsync: self.fsync,
+                published: false,
+            }) as Box<dyn BlobWriter>)
+        })
+    }
+
+    fn open<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<BlobBody, StoreError>> {
+        Box::pin(async move {
+            let path = self.path_of(key);
+            let (file, len) = blocking(key, move || {
+                let f = File::open(&path)?;
+                let len = f.metadata()?.len();
+                Ok((f, len))
+            })
+            .await?;
+            Ok(BlobBody::File { file: Arc::new(file), len })
+        })
+    }
+
+    fn put_small<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.inner.put(&ObjPath::from(key), PutPayload::from_bytes(data)).await?;
+            Ok(())
+        })
+    }
+
+    fn get_small<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Option<Bytes>, StoreError>> {
+        Box::pin(async move {
+            match self.inner.get(&ObjPath::from(key)).await {
+                Ok(r) => Ok(Some(r.bytes().await?)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            match self.inner.delete(&ObjPath::from(key)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFut<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            if !self.root.join(prefix).exists() {
+                return Ok(Vec::new());
+            }
+            let metas: Vec<_> = self.inner.list(Some(&ObjPath::from(prefix))).try_collect().await?;
+            Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+        })
+    }
+
+    fn sweep_staging(&self) -> BoxFut<'_, Result<usize, StoreError>> {
+        let root = self.root.clone();
+        Box::pin(async move { blocking("staging", move || sweep(&root)).await })
+    }
+}
+
+/// Remove our staging files and `LocalFileSystem`'s `name#N` staging files.
+fn sweep(root: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(root.join(STAGING))? {
+        std::fs::remove_file(entry?.path())?;
+        removed += 1;
+    }
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                if entry.file_name() != STAGING {
+                    dirs.push(path);
+                }
+            } else if is_object_store_staging(&entry.file_name().to_string_lossy()) {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn is_object_store_staging(name: &str) -> bool {
+    matches!(name.rsplit_once('#'), Some((_, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A body being staged on local disk.
+struct LocalWriter {
+    key: String,
+    dest: PathBuf,
+    staging: PathBuf,
+    file: Arc<File>,
+    hasher: Option<Sha256>,
+    len: u64,
+    fsync: bool,
+    published: bool,
+}
+
+impl BlobWriter for LocalWriter {
+    fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let Some(mut hasher) = self.hasher.take() else {
+                return Err(StoreError::Task("writer failed earlier".into()));
+            };
+            let file = self.file.clone();
+            let n = chunk.len() as u64;
+            let hasher = blocking(&self.key, move || {
+                hasher.update(&chunk);
+                (&*file).write_all(&chunk)?;
+                Ok(hasher)
+            })
+            .await?;
+            self.hasher = Some(hasher);
+            self.len += n;
+            Ok(())
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn sha256(&self) -> [u8; 32] {
+        self.hasher.clone().map(|h| h.finalize().into()).unwrap_or_default()
+    }
+
+    fn read_handle(&self) -> Option<Arc<File>> {
+        Some(self.file.clone())
+    }
+
+    fn finish(mut self: Box<Self>) -> BoxFut<'static, Result<Written, StoreError>> {
+        Box::pin(async move {
+            let written = Written { len: self.len, sha256: self.sha256() };
+            let (file, staging, dest, fsync) =
+                (self.file.clone(), self.staging.clone(), self.dest.clone(), self.fsync);
+            blocking(&self.key, move || {
+                if fsync {
+                    file.sync_data()?;
+                }
+                let parent = dest.parent().ok_or_else(|| std::io::Error::other("key has no parent"))?;
+                std::fs::create_dir_all(parent)?;
+                std::fs::rename(&staging, &dest)?;
+                if fsync {
+                    File::open(parent)?.sync_all()?;
+                }
+                Ok(())
+            })
+            .await?;
+            self.published = true;
+            Ok(written)
+        })
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.published {
+            // An abandoned write: remove the staging file so nothing half-written remains.
+            let _ = std::fs::remove_file(&self.staging);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn write_read_publish_and_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path(), false).unwrap();
+        let mut w = store.create("a/b/obj").await.unwrap();
+        w.write(Bytes::from_static(b"hello ")).await.unwrap();
+        w.write(Bytes::from_static(b"world")).await.unwrap();
+        let h = w.read_handle().unwrap();
+        assert_eq!(&super::super::read_at(h, 0..5).await.unwrap()[..], b"hello");
+        assert!(store.open("a/b/obj").await.is_err(), "not visible before finish");
+        let written = w.finish().await.unwrap();
+        assert_eq!(written.len, 11);
+        assert_eq!(store.open("a/b/obj").await.unwrap().len(), 11);
+
+        let mut w = store.create("a/b/other").await.unwrap();
+        w.write(Bytes::from_static(b"partial")).await.unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path().join(STAGING)).unwrap().count(), 0);
+        assert!(matches!(store.open("a/b/other").await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn small_objects_list_and_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path(), true).unwrap();
+        store.put_small("m/x.json", Bytes::from_static(b"{}")).await.unwrap();
+        assert_eq!(store.get_small("m/x.json").await.unwrap().unwrap(), Bytes::from_static(b"{}"));
+        assert_eq!(store.get_small("m/none").await.unwrap(), None);
+        assert_eq!(store.list("m").await.unwrap(), vec!["m/x.json".to_string()]);
+        assert_eq!(store.list("nothing").await.unwrap(), Vec::<String>::new());
+        std::fs::write(dir.path().join(STAGING).join("leftover"), b"x").unwrap();
+        std::fs::write(dir.path().join("m").join("y.json#3"), b"x").unwrap();
+        assert_eq!(store.sweep_staging().await.unwrap(), 2);
+        store.delete("m/x.json").await.unwrap();
+        store.delete("m/x.json").await.unwrap();
+        assert_eq!(store.get_small("m/x.json").await.unwrap(), None);
+    }
+}
