@@ -43,10 +43,14 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The bearer token of a request, if it has one.
 pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AccessError> {
-    let Some(v) = headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
+    let Some(v) = headers.get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let v = v.to_str().map_err(|_| AccessError::Malformed)?;
     match v.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err(AccessError::Malformed),
@@ -56,9 +60,18 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AccessError> {
 impl Access {
     pub fn new(users: &[User], peers: &[Peer]) -> Self {
         Access {
-            users: users.iter().map(|u| (u.token.clone(), u.id.clone())).collect(),
-            peers: peers.iter().map(|p| (p.credential.clone(), p.system_id.clone())).collect(),
-            peer_by_id: peers.iter().map(|p| (p.system_id.clone(), p.credential.clone())).collect(),
+            users: users
+                .iter()
+                .map(|u| (u.token.clone(), u.id.clone()))
+                .collect(),
+            peers: peers
+                .iter()
+                .map(|p| (p.credential.clone(), p.system_id.clone()))
+                .collect(),
+            peer_by_id: peers
+                .iter()
+                .map(|p| (p.system_id.clone(), p.credential.clone()))
+                .collect(),
         }
     }
 
@@ -69,7 +82,9 @@ impl Access {
 
     /// Identify the caller; an unknown token is an error, no token is `Anonymous`.
     pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, AccessError> {
-        let Some(token) = bearer(headers)? else { return Ok(Caller::Anonymous) };
+        let Some(token) = bearer(headers)? else {
+            return Ok(Caller::Anonymous);
+        };
         let t = token.as_bytes();
         if let Some((_, id)) = self.peers.iter().find(|(c, _)| ct_eq(c.as_bytes(), t)) {
             return Ok(Caller::Peer(id.clone()));
@@ -102,19 +117,35 @@ mod tests {
 
     fn h(v: &str) -> HeaderMap {
         let mut m = HeaderMap::new();
-        m.insert(http::header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        m.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(v).unwrap(),
+        );
         m
     }
 
     #[test]
     fn identifies_users_and_peers() {
         let a = Access::new(
-            &[User { id: "alice".into(), token: "tok-alice".into() }],
-            &[Peer { system_id: "B".into(), content_server: "http://b".into(), credential: "cred-b-123".into() }],
+            &[User {
+                id: "alice".into(),
+                token: "tok-alice".into(),
+            }],
+            &[Peer {
+                system_id: "B".into(),
+                content_server: "http://b".into(),
+                credential: "cred-b-123".into(),
+            }],
         );
         assert_eq!(a.identify(&HeaderMap::new()), Ok(Caller::Anonymous));
-        assert_eq!(a.identify(&h("Bearer tok-alice")), Ok(Caller::User("alice".into())));
-        assert_eq!(a.identify(&h("bearer cred-b-123")), Ok(Caller::Peer("B".into())));
+        assert_eq!(
+            a.identify(&h("Bearer tok-alice")),
+            Ok(Caller::User("alice".into()))
+        );
+        assert_eq!(
+            a.identify(&h("bearer cred-b-123")),
+            Ok(Caller::Peer("B".into()))
+        );
         assert_eq!(a.identify(&h("Bearer nope")), Err(AccessError::Invalid));
         assert_eq!(a.identify(&h("Basic eA==")), Err(AccessError::Malformed));
         assert_eq!(a.require_user(&HeaderMap::new()), Err(AccessError::Missing));

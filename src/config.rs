@@ -12,15 +12,24 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("invalid value for {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }
 
 /// A service agreement with another MCData system: its content server and the shared
@@ -141,16 +150,26 @@ impl ContentServerConfig {
         url::Url::parse(&self.public_base())
             .map_err(|e| invalid("public-uri", format!("not a URL: {e}")))?;
         for p in &self.peers {
-            let u = url::Url::parse(&p.content_server)
-                .map_err(|e| invalid("peers.content-server", format!("{}: {e}", p.content_server)))?;
+            let u = url::Url::parse(&p.content_server).map_err(|e| {
+                invalid("peers.content-server", format!("{}: {e}", p.content_server))
+            })?;
             if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-                return Err(invalid("peers.content-server", format!("{}: need http(s)://host", p.content_server)));
+                return Err(invalid(
+                    "peers.content-server",
+                    format!("{}: need http(s)://host", p.content_server),
+                ));
             }
             if p.credential.len() < 8 {
-                return Err(invalid("peers.credential", format!("credential of {} is shorter than 8 characters", p.system_id)));
+                return Err(invalid(
+                    "peers.credential",
+                    format!("credential of {} is shorter than 8 characters", p.system_id),
+                ));
             }
             if p.system_id == self.system_id {
-                return Err(invalid("peers.system-id", format!("{} is this system's own id", p.system_id)));
+                return Err(invalid(
+                    "peers.system-id",
+                    format!("{} is this system's own id", p.system_id),
+                ));
             }
         }
         Ok(())
@@ -162,13 +181,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 24h, 7d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 24h, 7d"))?;
     let mult = match unit.trim() {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
-        other => return Err(format!("unknown unit {other:?} in {text:?} (use s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use s, m, h or d)"
+            ))
+        }
     };
     n.checked_mul(mult)
         .map(Duration::from_secs)
@@ -191,18 +216,27 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 fn parse_peer(s: &str) -> Result<Peer, String> {
     let mut parts = s.splitn(3, ',');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(id), Some(uri), Some(cred)) if !id.is_empty() && !uri.is_empty() && !cred.is_empty() => Ok(Peer {
-            system_id: id.to_string(),
-            content_server: uri.to_string(),
-            credential: cred.to_string(),
-        }),
-        _ => Err(format!("{s:?}: expected SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL")),
+        (Some(id), Some(uri), Some(cred))
+            if !id.is_empty() && !uri.is_empty() && !cred.is_empty() =>
+        {
+            Ok(Peer {
+                system_id: id.to_string(),
+                content_server: uri.to_string(),
+                credential: cred.to_string(),
+            })
+        }
+        _ => Err(format!(
+            "{s:?}: expected SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL"
+        )),
     }
 }
 
 fn parse_user(s: &str) -> Result<User, String> {
     match s.split_once(',') {
-        Some((id, token)) if !id.is_empty() && !token.is_empty() => Ok(User { id: id.into(), token: token.into() }),
+        Some((id, token)) if !id.is_empty() && !token.is_empty() => Ok(User {
+            id: id.into(),
+            token: token.into(),
+        }),
         _ => Err(format!("{s:?}: expected MCDATA_ID,TOKEN")),
     }
 }
@@ -276,9 +310,19 @@ impl ContentServerArgs {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { cfg.$f = v.clone(); } )* };
         }
         over!(
-            system_id, listen, store, max_data_size_fd_bytes, default_file_availability,
-            max_file_availability, cache_max_bytes, cache_max_ttl, cache_default_ttl,
-            cache_max_object_bytes, upstream_header_timeout, upstream_idle_timeout, fsync
+            system_id,
+            listen,
+            store,
+            max_data_size_fd_bytes,
+            default_file_availability,
+            max_file_availability,
+            cache_max_bytes,
+            cache_max_ttl,
+            cache_default_ttl,
+            cache_max_object_bytes,
+            upstream_header_timeout,
+            upstream_idle_timeout,
+            fsync
         );
         if self.public_uri.is_some() {
             cfg.public_uri = self.public_uri.clone();
@@ -292,8 +336,14 @@ impl ContentServerArgs {
 
 /// Read and parse a TOML config file.
 pub fn load_file(path: &std::path::Path) -> Result<ContentServerConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source: Box::new(source),
+    })
 }
 
 #[cfg(test)]
@@ -335,7 +385,8 @@ mod tests {
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(toml::from_str::<ContentServerConfig>("sytem-id = \"A\"").is_err());
         let mut cfg = ContentServerConfig::default();
-        cfg.peers.push(parse_peer("B,ftp://x,secret-secret").unwrap());
+        cfg.peers
+            .push(parse_peer("B,ftp://x,secret-secret").unwrap());
         assert!(cfg.validate().is_err());
         assert!(parse_peer("B,http://x").is_err());
     }

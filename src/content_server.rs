@@ -90,7 +90,10 @@ impl ContentServer {
     }
 
     /// Start on an already bound listener (tests bind port 0 first to learn the address).
-    pub async fn start_on(listener: TcpListener, mut cfg: ContentServerConfig) -> Result<Running, StartError> {
+    pub async fn start_on(
+        listener: TcpListener,
+        mut cfg: ContentServerConfig,
+    ) -> Result<Running, StartError> {
         let addr = listener.local_addr()?;
         if cfg.public_uri.is_none() {
             cfg.public_uri = Some(format!("http://{addr}"));
@@ -105,11 +108,20 @@ impl ContentServer {
         let mut allow = Vec::new();
         let mut partners = HashMap::new();
         for p in &cfg.peers {
-            let u = url::Url::parse(&p.content_server).map_err(|_| StartError::PeerUrl(p.system_id.clone()))?;
+            let u = url::Url::parse(&p.content_server)
+                .map_err(|_| StartError::PeerUrl(p.system_id.clone()))?;
             allow.push((p.system_id.clone(), u));
-            partners.insert(p.system_id.clone(), (p.content_server.clone(), p.credential.clone()));
+            partners.insert(
+                p.system_id.clone(),
+                (p.content_server.clone(), p.credential.clone()),
+            );
         }
-        let purger = Arc::new(Purger::new(store.clone(), client.clone(), partners, metrics.clone()));
+        let purger = Arc::new(Purger::new(
+            store.clone(),
+            client.clone(),
+            partners,
+            metrics.clone(),
+        ));
         let primary = Arc::new(Primary::new(
             PrimarySettings {
                 public_base: public_base.clone(),
@@ -130,7 +142,10 @@ impl ContentServer {
         let partner = Arc::new(Partner::new(
             PartnerSettings {
                 system_id: cfg.system_id.clone(),
-                policy: Policy { default_ttl: cfg.cache_default_ttl, max_ttl: cfg.cache_max_ttl },
+                policy: Policy {
+                    default_ttl: cfg.cache_default_ttl,
+                    max_ttl: cfg.cache_max_ttl,
+                },
                 max_object_bytes: cfg.cache_max_object_bytes,
                 header_timeout: cfg.upstream_header_timeout,
                 idle_timeout: cfg.upstream_idle_timeout,
@@ -156,38 +171,73 @@ impl ContentServer {
             "content server started"
         );
         if !access.users_required() {
-            tracing::warn!("no users configured: uploads and downloads need no token (development mode)");
+            tracing::warn!(
+                "no users configured: uploads and downloads need no token (development mode)"
+            );
         }
-        let tasks = vec![index.spawn_maintenance(Duration::from_secs(1)), primary.spawn_expiry(Duration::from_secs(1))];
-        let server = Arc::new(ContentServer { metrics, primary, partner, public_base });
+        let tasks = vec![
+            index.spawn_maintenance(Duration::from_secs(1)),
+            primary.spawn_expiry(Duration::from_secs(1)),
+        ];
+        let server = Arc::new(ContentServer {
+            metrics,
+            primary,
+            partner,
+            public_base,
+        });
         let handle = server::spawn(listener, server.clone())?;
-        Ok(Running { server, handle, tasks })
+        Ok(Running {
+            server,
+            handle,
+            tasks,
+        })
     }
 
-    async fn route(self: Arc<Self>, req: Request<Incoming>) -> (&'static str, Result<Response<Body>, ApiError>) {
+    async fn route(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> (&'static str, Result<Response<Body>, ApiError>) {
         let path = req.uri().path();
         if path == "/healthz" {
-            return ("healthz", Ok(body::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))));
+            return (
+                "healthz",
+                Ok(body::json(
+                    StatusCode::OK,
+                    &serde_json::json!({"status": "ok"}),
+                )),
+            );
         }
         if path == "/metrics" {
             let mut resp = Response::new(body::full(self.metrics.render()));
-            resp.headers_mut()
-                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(metrics::CONTENT_TYPE));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(metrics::CONTENT_TYPE),
+            );
             return ("metrics", Ok(resp));
         }
         if path == "/files" || path.starts_with("/files/") {
-            let route = if path.ends_with("/deliveries") { "deliveries" } else { "files" };
+            let route = if path.ends_with("/deliveries") {
+                "deliveries"
+            } else {
+                "files"
+            };
             return (route, self.primary.handle(req).await);
         }
         if path.starts_with("/http:") || path.starts_with("/https:") || path.starts_with("/HTTP") {
             return ("partner", self.partner.handle(req).await);
         }
-        ("other", Err(ApiError::NotFound(format!("no route for {path}"))))
+        (
+            "other",
+            Err(ApiError::NotFound(format!("no route for {path}"))),
+        )
     }
 }
 
 impl Handler for ContentServer {
-    fn handle(self: Arc<Self>, req: Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
         Box::pin(async move {
             let started = Instant::now();
             let method = req.method().clone();
@@ -201,7 +251,10 @@ impl Handler for ContentServer {
                 e.into_response()
             });
             let status = resp.status();
-            metrics.requests.with_label_values(&[route, method.as_str(), status.as_str()]).inc();
+            metrics
+                .requests
+                .with_label_values(&[route, method.as_str(), status.as_str()])
+                .inc();
             tracing::info!(
                 target: "mcdata::access",
                 %method,

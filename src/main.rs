@@ -38,7 +38,10 @@ enum Command {
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
@@ -48,7 +51,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::ContentServer(args) => {
             let cfg = args.resolve().context("configuration")?;
-            let running = ContentServer::start(cfg).await.context("starting the content server")?;
+            let running = ContentServer::start(cfg)
+                .await
+                .context("starting the content server")?;
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {
                     tracing::info!("interrupted; finishing in-flight requests");

@@ -58,7 +58,10 @@ impl Metrics {
         let registry = Registry::new();
         let m = Metrics {
             requests: IntCounterVec::new(
-                Opts::new("mcdata_http_requests_total", "HTTP requests by route, method and status"),
+                Opts::new(
+                    "mcdata_http_requests_total",
+                    "HTTP requests by route, method and status",
+                ),
                 &["route", "method", "status"],
             )?,
             cache_requests: IntCounterVec::new(
@@ -73,30 +76,53 @@ impl Metrics {
                 "Upstream fetches (file retrieve requests) started by the partner",
             )?,
             upstream_failures: IntCounterVec::new(
-                Opts::new("mcdata_upstream_failures_total", "Upstream fetches that failed, by reason"),
+                Opts::new(
+                    "mcdata_upstream_failures_total",
+                    "Upstream fetches that failed, by reason",
+                ),
                 &["reason"],
             )?,
             bytes_served: IntCounterVec::new(
-                Opts::new("mcdata_bytes_served_total", "Response body bytes sent to clients"),
+                Opts::new(
+                    "mcdata_bytes_served_total",
+                    "Response body bytes sent to clients",
+                ),
                 &["role"],
             )?,
             bytes_fetched: IntCounter::new(
                 "mcdata_upstream_bytes_total",
                 "Body bytes received from primary content servers",
             )?,
-            stored_bytes: IntGauge::new("mcdata_cache_stored_bytes", "Bytes held in the partner cache")?,
-            stored_entries: IntGauge::new("mcdata_cache_entries", "Entries held in the partner cache")?,
+            stored_bytes: IntGauge::new(
+                "mcdata_cache_stored_bytes",
+                "Bytes held in the partner cache",
+            )?,
+            stored_entries: IntGauge::new(
+                "mcdata_cache_entries",
+                "Entries held in the partner cache",
+            )?,
             cache_removals: IntCounterVec::new(
-                Opts::new("mcdata_cache_removals_total", "Cache entries removed, by cause"),
+                Opts::new(
+                    "mcdata_cache_removals_total",
+                    "Cache entries removed, by cause",
+                ),
                 &["cause"],
             )?,
             fill_duration: Histogram::with_opts(
                 HistogramOpts::new("mcdata_fill_duration_seconds", "Duration of cache fills")
-                    .buckets(vec![0.005, 0.02, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+                    .buckets(vec![
+                        0.005, 0.02, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                    ]),
             )?,
-            fills_in_flight: IntGauge::new("mcdata_fills_in_flight", "Cache fills currently running")?,
+            fills_in_flight: IntGauge::new(
+                "mcdata_fills_in_flight",
+                "Cache fills currently running",
+            )?,
             uploads: IntCounter::new("mcdata_uploads_total", "Files uploaded to this primary")?,
-            primary_files: IntGauge::new("mcdata_primary_files", "Files available on this primary")?,
+            primary_files: IntGauge::new(
+                "mcdata_primary_files",
+                "Files available on this primary",
+            )?,
             deliveries: IntCounterVec::new(
                 Opts::new(
                     "mcdata_deliveries_total",
@@ -105,19 +131,31 @@ impl Metrics {
                 &["system"],
             )?,
             purges_sent: IntCounterVec::new(
-                Opts::new("mcdata_purges_sent_total", "Purge requests sent to partner content servers"),
+                Opts::new(
+                    "mcdata_purges_sent_total",
+                    "Purge requests sent to partner content servers",
+                ),
                 &["system", "result"],
             )?,
             purges_pending: IntGaugeVec::new(
-                Opts::new("mcdata_purges_pending", "Purges waiting for a retry, by partner system"),
+                Opts::new(
+                    "mcdata_purges_pending",
+                    "Purges waiting for a retry, by partner system",
+                ),
                 &["system"],
             )?,
             purges_received: IntCounterVec::new(
-                Opts::new("mcdata_purges_received_total", "Purge requests received from primaries"),
+                Opts::new(
+                    "mcdata_purges_received_total",
+                    "Purge requests received from primaries",
+                ),
                 &["result"],
             )?,
             store_errors: IntCounterVec::new(
-                Opts::new("mcdata_store_errors_total", "Object storage errors by operation"),
+                Opts::new(
+                    "mcdata_store_errors_total",
+                    "Object storage errors by operation",
+                ),
                 &["op"],
             )?,
             registry,

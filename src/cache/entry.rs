@@ -32,7 +32,9 @@ pub struct EntryMeta {
 
 /// Seconds since the epoch.
 pub fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A time from seconds since the epoch.
@@ -66,7 +68,10 @@ pub fn to_hex(bytes: &[u8]) -> String {
 impl EntryMeta {
     /// Where the body of version `version` of cache key `key` lives.
     pub fn object_key(key: &str, version: &str) -> String {
-        format!("cache/{}/{key}/{version}.body", key.get(..2).unwrap_or("00"))
+        format!(
+            "cache/{}/{key}/{version}.body",
+            key.get(..2).unwrap_or("00")
+        )
     }
 
     /// The sidecar key of this entry.

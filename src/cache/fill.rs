@@ -61,7 +61,10 @@ impl Fill {
         Fill {
             key,
             head: watch::Sender::new(HeadState::Connecting),
-            growth: watch::Sender::new(Growth::Growing { written: 0, total: None }),
+            growth: watch::Sender::new(Growth::Growing {
+                written: 0,
+                total: None,
+            }),
             cancelled: AtomicBool::new(false),
         }
     }
@@ -91,14 +94,17 @@ impl Fill {
 
     /// Publish the head; the body starts growing with `total` bytes announced (if known).
     pub fn set_ready(&self, head: FillHead, total: Option<u64>) {
-        self.growth.send_replace(Growth::Growing { written: 0, total });
+        self.growth
+            .send_replace(Growth::Growing { written: 0, total });
         self.head.send_replace(HeadState::Ready(Arc::new(head)));
     }
 
     /// The primary gave no body to serve.
     pub fn set_refused(&self, status: StatusCode, reason: impl Into<String>) {
-        self.head
-            .send_replace(HeadState::Refused(Arc::new(Refusal { status, reason: reason.into() })));
+        self.head.send_replace(HeadState::Refused(Arc::new(Refusal {
+            status,
+            reason: reason.into(),
+        })));
     }
 
     /// `written` bytes are now readable in the staging file.
@@ -161,7 +167,8 @@ impl Drop for FillGuard {
         // A fill dropped without a verdict fails its readers instead of leaving them waiting.
         let unfinished = matches!(*self.fill.growth.borrow(), Growth::Growing { .. });
         if unfinished {
-            self.fill.set_failed(StatusCode::BAD_GATEWAY, "the fill was abandoned");
+            self.fill
+                .set_failed(StatusCode::BAD_GATEWAY, "the fill was abandoned");
         }
     }
 }
@@ -181,7 +188,13 @@ impl Fills {
         }
         let fill = Arc::new(Fill::new(key.to_string()));
         map.insert(key.to_string(), fill.clone());
-        Joined::Started(fill.clone(), FillGuard { fills: self.clone(), fill })
+        Joined::Started(
+            fill.clone(),
+            FillGuard {
+                fills: self.clone(),
+                fill,
+            },
+        )
     }
 
     /// Purge: the running fill for `key` (if any) will not be kept, and new requests start
@@ -221,8 +234,12 @@ mod tests {
     #[tokio::test]
     async fn one_fill_per_key_and_guard_frees_it() {
         let fills = Fills::default();
-        let Joined::Started(f1, guard) = fills.join_or_start("k") else { panic!("first must start") };
-        let Joined::Joined(f2) = fills.join_or_start("k") else { panic!("second must join") };
+        let Joined::Started(f1, guard) = fills.join_or_start("k") else {
+            panic!("first must start")
+        };
+        let Joined::Joined(f2) = fills.join_or_start("k") else {
+            panic!("second must join")
+        };
         assert!(Arc::ptr_eq(&f1, &f2));
         let mut g = f1.growth();
         drop(guard);
@@ -235,10 +252,14 @@ mod tests {
     #[tokio::test]
     async fn cancel_detaches_the_running_fill() {
         let fills = Fills::default();
-        let Joined::Started(f1, _guard) = fills.join_or_start("k") else { panic!() };
+        let Joined::Started(f1, _guard) = fills.join_or_start("k") else {
+            panic!()
+        };
         assert!(fills.cancel("k"));
         assert!(f1.is_cancelled());
-        let Joined::Started(f2, _g2) = fills.join_or_start("k") else { panic!("new fill after purge") };
+        let Joined::Started(f2, _g2) = fills.join_or_start("k") else {
+            panic!("new fill after purge")
+        };
         assert!(!Arc::ptr_eq(&f1, &f2));
     }
 }

@@ -35,7 +35,10 @@ fn directives(headers: &HeaderMap) -> Vec<(String, Option<String>)> {
                 return None;
             }
             Some(match d.split_once('=') {
-                Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim().trim_matches('"').to_string())),
+                Some((k, v)) => (
+                    k.trim().to_ascii_lowercase(),
+                    Some(v.trim().trim_matches('"').to_string()),
+                ),
                 None => (d.to_ascii_lowercase(), None),
             })
         })
@@ -44,7 +47,12 @@ fn directives(headers: &HeaderMap) -> Vec<(String, Option<String>)> {
 
 fn date(headers: &HeaderMap, name: header::HeaderName) -> Option<Result<SystemTime, ()>> {
     let v = headers.get(name)?;
-    Some(v.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok()).ok_or(()))
+    Some(
+        v.to_str()
+            .ok()
+            .and_then(|s| httpdate::parse_http_date(s).ok())
+            .ok_or(()),
+    )
 }
 
 impl Policy {
@@ -61,7 +69,11 @@ impl Policy {
         if has("no-cache") {
             return Storability::Pass("no-cache");
         }
-        if headers.get_all(header::VARY).iter().any(|v| v.to_str().is_ok_and(|s| s.contains('*'))) {
+        if headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.contains('*')))
+        {
             return Storability::Pass("vary");
         }
         let seconds = |name: &str| {
@@ -105,7 +117,10 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    const P: Policy = Policy { default_ttl: Duration::from_secs(60), max_ttl: Duration::from_secs(3600) };
+    const P: Policy = Policy {
+        default_ttl: Duration::from_secs(60),
+        max_ttl: Duration::from_secs(3600),
+    };
 
     fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
@@ -118,11 +133,36 @@ mod tests {
     #[test]
     fn max_age_capped_and_age_subtracted() {
         let now = SystemTime::now();
-        assert_eq!(P.decide(&h(&[("cache-control", "max-age=100")]), now), Storability::Keep { ttl: Duration::from_secs(100) });
-        assert_eq!(P.decide(&h(&[("cache-control", "public, max-age=100000")]), now), Storability::Keep { ttl: Duration::from_secs(3600) });
-        assert_eq!(P.decide(&h(&[("cache-control", "max-age=100, s-maxage=50")]), now), Storability::Keep { ttl: Duration::from_secs(50) });
-        assert_eq!(P.decide(&h(&[("cache-control", "max-age=100"), ("age", "30")]), now), Storability::Keep { ttl: Duration::from_secs(70) });
-        assert_eq!(P.decide(&h(&[]), now), Storability::Keep { ttl: Duration::from_secs(60) });
+        assert_eq!(
+            P.decide(&h(&[("cache-control", "max-age=100")]), now),
+            Storability::Keep {
+                ttl: Duration::from_secs(100)
+            }
+        );
+        assert_eq!(
+            P.decide(&h(&[("cache-control", "public, max-age=100000")]), now),
+            Storability::Keep {
+                ttl: Duration::from_secs(3600)
+            }
+        );
+        assert_eq!(
+            P.decide(&h(&[("cache-control", "max-age=100, s-maxage=50")]), now),
+            Storability::Keep {
+                ttl: Duration::from_secs(50)
+            }
+        );
+        assert_eq!(
+            P.decide(&h(&[("cache-control", "max-age=100"), ("age", "30")]), now),
+            Storability::Keep {
+                ttl: Duration::from_secs(70)
+            }
+        );
+        assert_eq!(
+            P.decide(&h(&[]), now),
+            Storability::Keep {
+                ttl: Duration::from_secs(60)
+            }
+        );
     }
 
     #[test]
@@ -134,15 +174,30 @@ mod tests {
             Storability::Keep { ttl } => assert!((119..=120).contains(&ttl.as_secs())),
             other => panic!("{other:?}"),
         }
-        assert_eq!(P.decide(&h(&[("expires", "0")]), now), Storability::Pass("stale"));
+        assert_eq!(
+            P.decide(&h(&[("expires", "0")]), now),
+            Storability::Pass("stale")
+        );
     }
 
     #[test]
     fn not_kept() {
         let now = SystemTime::now();
-        assert_eq!(P.decide(&h(&[("cache-control", "no-store")]), now), Storability::Pass("no-store"));
-        assert_eq!(P.decide(&h(&[("cache-control", "private, max-age=60")]), now), Storability::Pass("private"));
-        assert_eq!(P.decide(&h(&[("cache-control", "max-age=0")]), now), Storability::Pass("stale"));
-        assert_eq!(P.decide(&h(&[("vary", "*")]), now), Storability::Pass("vary"));
+        assert_eq!(
+            P.decide(&h(&[("cache-control", "no-store")]), now),
+            Storability::Pass("no-store")
+        );
+        assert_eq!(
+            P.decide(&h(&[("cache-control", "private, max-age=60")]), now),
+            Storability::Pass("private")
+        );
+        assert_eq!(
+            P.decide(&h(&[("cache-control", "max-age=0")]), now),
+            Storability::Pass("stale")
+        );
+        assert_eq!(
+            P.decide(&h(&[("vary", "*")]), now),
+            Storability::Pass("vary")
+        );
     }
 }

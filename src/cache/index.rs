@@ -30,7 +30,12 @@ fn remaining(meta: &EntryMeta) -> Duration {
 }
 
 impl Expiry<String, Arc<EntryMeta>> for ByEntryExpiry {
-    fn expire_after_create(&self, _k: &String, v: &Arc<EntryMeta>, _at: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _k: &String,
+        v: &Arc<EntryMeta>,
+        _at: Instant,
+    ) -> Option<Duration> {
         Some(remaining(v))
     }
     fn expire_after_update(
@@ -91,7 +96,11 @@ impl Index {
             .expire_after(ByEntryExpiry)
             .eviction_listener(listener)
             .build();
-        Index { cache, store, metrics }
+        Index {
+            cache,
+            store,
+            metrics,
+        }
     }
 
     /// The fresh entry for `key`, if any.
@@ -167,7 +176,9 @@ impl Index {
             }
             let meta = Arc::new(meta);
             match newest.get(&cache_key) {
-                Some(old) if old.stored_at >= meta.stored_at => self.delete_entry_objects(&meta).await?,
+                Some(old) if old.stored_at >= meta.stored_at => {
+                    self.delete_entry_objects(&meta).await?
+                }
                 Some(old) => {
                     self.delete_entry_objects(old).await?;
                     newest.insert(cache_key, meta);
@@ -191,7 +202,10 @@ impl Index {
         Ok(report)
     }
 
-    async fn delete_entry_objects(&self, meta: &EntryMeta) -> Result<(), crate::storage::StoreError> {
+    async fn delete_entry_objects(
+        &self,
+        meta: &EntryMeta,
+    ) -> Result<(), crate::storage::StoreError> {
         self.store.delete(&meta.object).await?;
         self.store.delete(&meta.meta_key()).await
     }

@@ -13,7 +13,9 @@ pub type Body = UnsyncBoxBody<Bytes, BodyError>;
 
 /// A body holding `data` whole.
 pub fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// An empty body.
@@ -27,8 +29,10 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     text.push('\n');
     let mut resp = Response::new(full(text));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -72,24 +76,39 @@ where
     Some(Ok(buf.freeze()))
 }
 
-/// `body`, with `done` awaited after its last frame and before the stream ends: work that
-/// must happen only when the whole body was produced (a delivery record, for one).
-pub fn on_complete<F>(body: Body, done: F) -> Body
+/// `body` (of `len` bytes), with `done` awaited once all `len` bytes were produced and
+/// before the frame that completes them is handed on: work that must happen only when the
+/// whole body went out (a delivery record, for one). hyper stops polling a body once it has
+/// sent `Content-Length` bytes, so the end is found by counting, not by waiting for `None`.
+pub fn on_complete<F>(body: Body, len: u64, done: F) -> Body
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     use http_body_util::StreamBody;
-    let state = (Some(body), Some(Box::pin(done)));
-    let s = futures_util::stream::unfold(state, |(mut body, mut done)| async move {
-        if let Some(b) = body.as_mut() {
-            if let Some(item) = b.frame().await {
-                return Some((item, (body, done)));
+    let state = (body, 0u64, Some(Box::pin(done)));
+    let s = futures_util::stream::unfold(state, move |(mut body, mut sent, mut done)| async move {
+        let item = match body.frame().await {
+            Some(item) => item,
+            None => {
+                if sent >= len {
+                    if let Some(d) = done.take() {
+                        d.await;
+                    }
+                }
+                return None;
+            }
+        };
+        if let Ok(frame) = &item {
+            if let Some(d) = frame.data_ref() {
+                sent += d.len() as u64;
             }
         }
-        if let Some(d) = done.take() {
-            d.await;
+        if sent >= len {
+            if let Some(d) = done.take() {
+                d.await;
+            }
         }
-        None
+        Some((item, (body, sent, done)))
     });
     StreamBody::new(s).boxed_unsync()
 }

@@ -99,7 +99,9 @@ impl From<TargetError> for ApiError {
     fn from(e: TargetError) -> Self {
         match e {
             TargetError::NotAUrl => ApiError::NotFound(e.to_string()),
-            TargetError::Refused(_) | TargetError::ForbiddenOrigin(_) => ApiError::Forbidden(e.to_string()),
+            TargetError::Refused(_) | TargetError::ForbiddenOrigin(_) => {
+                ApiError::Forbidden(e.to_string())
+            }
         }
     }
 }

@@ -86,10 +86,14 @@ impl Reader {
                     Err(e) => Some(Err(e.into())),
                 };
             }
-            if done_when_reached || self.end.is_some_and(|e| self.pos >= e && !self.holds_last()) {
+            if done_when_reached
+                || self
+                    .end
+                    .is_some_and(|e| self.pos >= e && !self.holds_last())
+            {
                 return None;
             }
-            let Some(rx) = self.growth.as_mut() else { return None };
+            let rx = self.growth.as_mut()?;
             if rx.changed().await.is_err() {
                 // The fill dropped its sender without a verdict.
                 return Some(Err(ReadError::Abandoned));
@@ -120,14 +124,23 @@ enum Readable {
 fn into_body(reader: Reader) -> Body {
     let s = stream::unfold(reader, |mut r| async move {
         let item = r.next_chunk().await?;
-        Some((item.map(Frame::data).map_err(|e| Box::new(e) as BodyError), r))
+        Some((
+            item.map(Frame::data).map_err(|e| Box::new(e) as BodyError),
+            r,
+        ))
     });
     StreamBody::new(s).boxed_unsync()
 }
 
 /// The bytes `start..end` of a complete file.
 pub fn complete(file: Arc<File>, start: u64, end: u64, served: IntCounter) -> Body {
-    into_body(Reader { file, pos: start, end: Some(end), growth: None, served })
+    into_body(Reader {
+        file,
+        pos: start,
+        end: Some(end),
+        growth: None,
+        served,
+    })
 }
 
 /// The bytes from `start` (to `end`, or to the end of the body) of a file being filled.
@@ -138,7 +151,13 @@ pub fn growing(
     growth: watch::Receiver<Growth>,
     served: IntCounter,
 ) -> Body {
-    into_body(Reader { file, pos: start, end, growth: Some(growth), served })
+    into_body(Reader {
+        file,
+        pos: start,
+        end,
+        growth: Some(growth),
+        served,
+    })
 }
 
 #[cfg(test)]
@@ -167,12 +186,16 @@ mod tests {
     #[tokio::test]
     async fn growing_follows_and_withholds_last_byte() {
         let f = file_with(b"0123456789");
-        let (tx, rx) = watch::channel(Growth::Growing { written: 10, total: Some(10) });
+        let (tx, rx) = watch::channel(Growth::Growing {
+            written: 10,
+            total: Some(10),
+        });
         let c = IntCounter::new("t", "t").unwrap();
         let mut body = growing(f, 0, None, rx, c);
         let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&first[..], b"012345678");
-        let pending = tokio::spawn(async move { body.frame().await.map(|r| r.map(|f| f.into_data().ok())) });
+        let pending =
+            tokio::spawn(async move { body.frame().await.map(|r| r.map(|f| f.into_data().ok())) });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!pending.is_finished(), "last byte waits for the verdict");
         tx.send(Growth::Complete { len: 10 }).unwrap();
@@ -183,7 +206,10 @@ mod tests {
     #[tokio::test]
     async fn growing_failure_is_an_error() {
         let f = file_with(b"0123456789");
-        let (tx, rx) = watch::channel(Growth::Growing { written: 4, total: Some(10) });
+        let (tx, rx) = watch::channel(Growth::Growing {
+            written: 4,
+            total: Some(10),
+        });
         let c = IntCounter::new("t", "t").unwrap();
         let body = growing(f, 0, None, rx, c);
         let h = tokio::spawn(collect(body));
@@ -195,8 +221,14 @@ mod tests {
     #[tokio::test]
     async fn growing_range_ends_without_verdict_when_before_last_byte() {
         let f = file_with(b"0123456789");
-        let (_tx, rx) = watch::channel(Growth::Growing { written: 6, total: Some(10) });
+        let (_tx, rx) = watch::channel(Growth::Growing {
+            written: 6,
+            total: Some(10),
+        });
         let c = IntCounter::new("t", "t").unwrap();
-        assert_eq!(collect(growing(f, 1, Some(4), rx, c)).await.unwrap(), b"123");
+        assert_eq!(
+            collect(growing(f, 1, Some(4), rx, c)).await.unwrap(),
+            b"123"
+        );
     }
 }

@@ -52,16 +52,26 @@ pub fn http_date(t: SystemTime) -> String {
 
 /// The sha-256 `Repr-Digest` value (RFC 9530).
 pub fn repr_digest(sha: &[u8; 32]) -> String {
-    format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(sha))
+    format!(
+        "sha-256=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(sha)
+    )
 }
 
 impl Representation {
     fn validators(&self) -> Validators<'_> {
-        Validators { etag: self.etag.as_deref(), last_modified: self.last_modified }
+        Validators {
+            etag: self.etag.as_deref(),
+            last_modified: self.last_modified,
+        }
     }
 
     /// Headers every response about this representation carries.
-    fn common_headers(&self, b: http::response::Builder, now: SystemTime) -> http::response::Builder {
+    fn common_headers(
+        &self,
+        b: http::response::Builder,
+        now: SystemTime,
+    ) -> http::response::Builder {
         let mut b = b;
         if let Some(e) = &self.etag {
             b = b.header(header::ETAG, e.as_str());
@@ -81,19 +91,22 @@ impl Representation {
     }
 
     /// Decide the response to `method` with `req` headers.
-    pub fn plan(&self, method: &Method, req: &HeaderMap) -> Result<Plan, Response<Body>> {
+    pub fn plan(&self, method: &Method, req: &HeaderMap) -> Result<Plan, Box<Response<Body>>> {
         let now = SystemTime::now();
         match conditional::evaluate_preconditions(method, req, self.validators()) {
             Precondition::Proceed => {}
             Precondition::NotModified => {
-                let b = self.common_headers(Response::builder().status(StatusCode::NOT_MODIFIED), now);
-                return Err(b.body(body::empty()).unwrap_or_else(|_| internal()));
+                let b =
+                    self.common_headers(Response::builder().status(StatusCode::NOT_MODIFIED), now);
+                return Err(Box::new(
+                    b.body(body::empty()).unwrap_or_else(|_| internal()),
+                ));
             }
             Precondition::Failed => {
-                return Err(body::json(
+                return Err(Box::new(body::json(
                     StatusCode::PRECONDITION_FAILED,
                     &serde_json::json!({"error": "precondition_failed", "reason": "a precondition in the request does not hold for this file"}),
-                ));
+                )));
             }
         }
         let mut b = Response::builder()
@@ -110,7 +123,10 @@ impl Representation {
         let Some(len) = self.len else {
             // Length unknown (chunked fill): ranges are ignored, the body is sent whole.
             let span = if is_head { Span::None } else { Span::All };
-            return Ok(Plan { response: b.status(StatusCode::OK), span });
+            return Ok(Plan {
+                response: b.status(StatusCode::OK),
+                span,
+            });
         };
         b = b.header(header::ACCEPT_RANGES, "bytes");
         let outcome = if method == Method::GET {
@@ -129,9 +145,15 @@ impl Representation {
             RangeOutcome::Partial { start, end } => Ok(Plan {
                 response: b
                     .status(StatusCode::PARTIAL_CONTENT)
-                    .header(header::CONTENT_RANGE, conditional::content_range(start, end, len))
+                    .header(
+                        header::CONTENT_RANGE,
+                        conditional::content_range(start, end, len),
+                    )
                     .header(header::CONTENT_LENGTH, end - start + 1),
-                span: Span::Part { start, end: end + 1 },
+                span: Span::Part {
+                    start,
+                    end: end + 1,
+                },
             }),
             RangeOutcome::Unsatisfiable => {
                 let mut resp = body::json(
@@ -141,7 +163,7 @@ impl Representation {
                 if let Ok(v) = HeaderValue::from_str(&conditional::unsatisfied_range(len)) {
                     resp.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
-                Err(resp)
+                Err(Box::new(resp))
             }
         }
     }
@@ -151,13 +173,22 @@ impl Representation {
 pub fn content_disposition(name: &str) -> String {
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("attachment; filename=\"{safe}\"")
 }
 
 fn internal() -> Response<Body> {
-    body::json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({"error": "internal"}))
+    body::json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &serde_json::json!({"error": "internal"}),
+    )
 }
 
 #[cfg(test)]
@@ -185,8 +216,14 @@ mod tests {
         assert_eq!(p.span, Span::All);
         let resp = p.response.body(()).unwrap();
         assert_eq!(resp.headers()["content-length"], "100");
-        assert!(resp.headers()["cache-control"].to_str().unwrap().starts_with("max-age=59"));
-        assert_eq!(resp.headers()["content-disposition"], "attachment; filename=\"a_b.txt\"");
+        assert!(resp.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=59"));
+        assert_eq!(
+            resp.headers()["content-disposition"],
+            "attachment; filename=\"a_b.txt\""
+        );
         h.insert(header::RANGE, HeaderValue::from_static("bytes=10-19"));
         let p = r.plan(&Method::GET, &h).ok().unwrap();
         assert_eq!(p.span, Span::Part { start: 10, end: 20 });
@@ -195,6 +232,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));
         assert_eq!(r.plan(&Method::GET, &h).err().unwrap().status(), 304);
-        assert_eq!(r.plan(&Method::HEAD, &HeaderMap::new()).ok().unwrap().span, Span::None);
+        assert_eq!(
+            r.plan(&Method::HEAD, &HeaderMap::new()).ok().unwrap().span,
+            Span::None
+        );
     }
 }

@@ -19,7 +19,10 @@ use super::body::Body;
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(self: Arc<Self>, req: Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 }
 
 /// A running server.

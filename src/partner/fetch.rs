@@ -77,19 +77,30 @@ impl FetchError {
 }
 
 /// Run the fill for `url` of primary `system` to its end.
-pub async fn run(p: Arc<Partner>, fill: Arc<Fill>, guard: FillGuard, url: url::Url, system: String) {
+pub async fn run(
+    p: Arc<Partner>,
+    fill: Arc<Fill>,
+    guard: FillGuard,
+    url: url::Url,
+    system: String,
+) {
     let started = Instant::now();
     p.metrics.fills_in_flight.inc();
     p.metrics.upstream_fetches.inc();
     let result = fetch(&p, &fill, &url, &system).await;
     p.metrics.fills_in_flight.dec();
-    p.metrics.fill_duration.observe(started.elapsed().as_secs_f64());
+    p.metrics
+        .fill_duration
+        .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(outcome) => {
             tracing::info!(url = %url, system, outcome, ms = started.elapsed().as_millis() as u64, "fill finished");
         }
         Err(e) => {
-            p.metrics.upstream_failures.with_label_values(&[e.reason()]).inc();
+            p.metrics
+                .upstream_failures
+                .with_label_values(&[e.reason()])
+                .inc();
             if let FetchError::Status(s) = &e {
                 if *s == StatusCode::UNAUTHORIZED || *s == StatusCode::FORBIDDEN {
                     tracing::error!(url = %url, system, status = %s, "the primary refused our agreement credential");
@@ -102,7 +113,11 @@ pub async fn run(p: Arc<Partner>, fill: Arc<Fill>, guard: FillGuard, url: url::U
     drop(guard);
 }
 
-async fn request(p: &Partner, url: &url::Url, system: &str) -> Result<http::Response<Incoming>, FetchError> {
+async fn request(
+    p: &Partner,
+    url: &url::Url,
+    system: &str,
+) -> Result<http::Response<Incoming>, FetchError> {
     let mut req = Request::get(url.as_str())
         .header(header::USER_AGENT, USER_AGENT)
         .header(header::ACCEPT_ENCODING, "identity")
@@ -110,7 +125,9 @@ async fn request(p: &Partner, url: &url::Url, system: &str) -> Result<http::Resp
     if let Some(cred) = p.access.credential_for(system) {
         req = req.header(header::AUTHORIZATION, format!("Bearer {cred}"));
     }
-    let req = req.body(Empty::<Bytes>::new()).map_err(|e| FetchError::Connect(e.to_string()))?;
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| FetchError::Connect(e.to_string()))?;
     match tokio::time::timeout(p.settings.header_timeout, p.client.request(req)).await {
         Err(_) => Err(FetchError::HeaderTimeout(p.settings.header_timeout)),
         Ok(Err(e)) => Err(FetchError::Connect(format!("{e:?}"))),
@@ -145,7 +162,9 @@ pub fn repr_digest_sha256(h: &HeaderMap) -> Option<[u8; 32]> {
 }
 
 fn text(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn file_name(h: &HeaderMap) -> Option<String> {
@@ -154,7 +173,12 @@ fn file_name(h: &HeaderMap) -> Option<String> {
     Some(rest.trim().trim_matches('"').to_string()).filter(|n| !n.is_empty())
 }
 
-async fn fetch(p: &Partner, fill: &Fill, url: &url::Url, system: &str) -> Result<&'static str, FetchError> {
+async fn fetch(
+    p: &Partner,
+    fill: &Fill,
+    url: &url::Url,
+    system: &str,
+) -> Result<&'static str, FetchError> {
     let resp = request(p, url, system).await?;
     if resp.status() != StatusCode::OK {
         return Err(FetchError::Status(resp.status()));
@@ -173,16 +197,19 @@ async fn fetch(p: &Partner, fill: &Fill, url: &url::Url, system: &str) -> Result
     let version = uuid::Uuid::new_v4().to_string();
     let object = EntryMeta::object_key(&key, &version);
     let mut writer = p.store.create(&object).await?;
-    let file = writer
-        .read_handle()
-        .ok_or_else(|| FetchError::Store(crate::storage::StoreError::Task("store has no read handle".into())))?;
+    let file = writer.read_handle().ok_or_else(|| {
+        FetchError::Store(crate::storage::StoreError::Task(
+            "store has no read handle".into(),
+        ))
+    })?;
     let (keep, expires) = match storability {
         Storability::Keep { ttl } => (true, Some(now + ttl)),
         Storability::Pass(_) => (false, None),
     };
     let rep = Representation {
         len: total,
-        content_type: text(h, header::CONTENT_TYPE).unwrap_or_else(|| "application/octet-stream".into()),
+        content_type: text(h, header::CONTENT_TYPE)
+            .unwrap_or_else(|| "application/octet-stream".into()),
         etag: text(h, header::ETAG).filter(|e| !e.starts_with("W/")),
         last_modified: h
             .get(header::LAST_MODIFIED)
@@ -193,10 +220,18 @@ async fn fetch(p: &Partner, fill: &Fill, url: &url::Url, system: &str) -> Result
         file_name: file_name(h),
         no_store: !keep,
     };
-    fill.set_ready(FillHead { rep: rep.clone(), file, keep }, total);
+    fill.set_ready(
+        FillHead {
+            rep: rep.clone(),
+            file,
+            keep,
+        },
+        total,
+    );
 
     loop {
-        let next = tokio::time::timeout(p.settings.idle_timeout, next_batch(&mut body, BATCH)).await;
+        let next =
+            tokio::time::timeout(p.settings.idle_timeout, next_batch(&mut body, BATCH)).await;
         let chunk = match next {
             Err(_) => return Err(FetchError::Stalled(p.settings.idle_timeout)),
             Ok(None) => break,
@@ -258,7 +293,10 @@ async fn publish(
         len: written.len,
         sha256: to_hex(sha),
         content_type: rep.content_type.clone(),
-        etag: rep.etag.clone().or_else(|| Some(format!("\"{}\"", to_hex(sha)))),
+        etag: rep
+            .etag
+            .clone()
+            .or_else(|| Some(format!("\"{}\"", to_hex(sha)))),
         last_modified: rep.last_modified.map(unix),
         file_name: rep.file_name.clone(),
         stored_at: unix(now),

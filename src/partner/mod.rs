@@ -82,7 +82,16 @@ impl Partner {
         client: HttpClient,
         metrics: Metrics,
     ) -> Self {
-        Partner { settings, allow, access, index, fills: Fills::default(), store, client, metrics }
+        Partner {
+            settings,
+            allow,
+            access,
+            index,
+            fills: Fills::default(),
+            store,
+            client,
+            metrics,
+        }
     }
 
     /// The cache index (for tests and the admin surface).
@@ -91,13 +100,18 @@ impl Partner {
     }
 
     /// Answer a request whose path is a prefixed URL.
-    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, ApiError> {
         let url = target::parse_prefixed(req.uri().path(), req.uri().query())?;
         let system = self.allow.system_for(&url)?.to_string();
         match *req.method() {
             Method::GET | Method::HEAD => self.serve(req, url, system).await,
             Method::DELETE => self.purge(&req, &url, &system).await,
-            _ => Err(ApiError::MethodNotAllowed("use GET, HEAD or DELETE on a prefixed URL".into())),
+            _ => Err(ApiError::MethodNotAllowed(
+                "use GET, HEAD or DELETE on a prefixed URL".into(),
+            )),
         }
     }
 
@@ -112,11 +126,14 @@ impl Partner {
         if let Some(meta) = self.index.get(&key).await {
             match self.store.open(&meta.object).await {
                 Ok(BlobBody::File { file, len }) => {
-                    self.metrics.cache_requests.with_label_values(&["hit"]).inc();
+                    self.metrics
+                        .cache_requests
+                        .with_label_values(&["hit"])
+                        .inc();
                     let rep = meta.representation();
                     let plan = match rep.plan(req.method(), req.headers()) {
                         Ok(p) => p,
-                        Err(resp) => return Ok(with_cache_status(resp, CacheStatus::Hit)),
+                        Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Hit)),
                     };
                     let served = self.metrics.bytes_served.with_label_values(&["partner"]);
                     let body = match plan.span {
@@ -124,7 +141,10 @@ impl Partner {
                         Span::All => file_body::complete(file, 0, len, served),
                         Span::Part { start, end } => file_body::complete(file, start, end, served),
                     };
-                    let resp = plan.response.body(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let resp = plan
+                        .response
+                        .body(body)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
                     return Ok(with_cache_status(resp, CacheStatus::Hit));
                 }
                 Err(StoreError::NotFound(_)) => {
@@ -136,14 +156,16 @@ impl Partner {
         }
         let (fill, status) = match self.fills.join_or_start(&key) {
             Joined::Started(fill, guard) => {
-                self.metrics.cache_requests.with_label_values(&["miss"]).inc();
-                tokio::spawn(fetch::run(self.clone(), fill.clone(), guard, url.clone(), system));
+                tokio::spawn(fetch::run(
+                    self.clone(),
+                    fill.clone(),
+                    guard,
+                    url.clone(),
+                    system,
+                ));
                 (fill, CacheStatus::Miss)
             }
-            Joined::Joined(fill) => {
-                self.metrics.cache_requests.with_label_values(&["coalesced"]).inc();
-                (fill, CacheStatus::Coalesced)
-            }
+            Joined::Joined(fill) => (fill, CacheStatus::Coalesced),
         };
         let head = match fill.head().await {
             HeadState::Ready(h) => h,
@@ -158,24 +180,53 @@ impl Partner {
             }
             HeadState::Connecting => return Err(ApiError::Internal("fill head not ready".into())),
         };
-        let status = if head.keep { status } else { CacheStatus::Pass };
+        let complete = matches!(
+            *fill.growth().borrow(),
+            crate::http::file_body::Growth::Complete { .. }
+        );
+        let status = match status {
+            _ if !head.keep => CacheStatus::Pass,
+            // The fill already holds the whole verified body: served locally, a hit.
+            CacheStatus::Coalesced if complete => CacheStatus::Hit,
+            s => s,
+        };
+        let label = match status {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Coalesced => "coalesced",
+            CacheStatus::Pass => "pass",
+        };
+        self.metrics
+            .cache_requests
+            .with_label_values(&[label])
+            .inc();
         let plan = match head.rep.plan(req.method(), req.headers()) {
             Ok(p) => p,
-            Err(resp) => return Ok(with_cache_status(resp, status)),
+            Err(resp) => return Ok(with_cache_status(*resp, status)),
         };
         let served = self.metrics.bytes_served.with_label_values(&["partner"]);
         let growth = fill.growth();
         let body = match plan.span {
             Span::None => body::empty(),
             Span::All => file_body::growing(head.file.clone(), 0, None, growth, served),
-            Span::Part { start, end } => file_body::growing(head.file.clone(), start, Some(end), growth, served),
+            Span::Part { start, end } => {
+                file_body::growing(head.file.clone(), start, Some(end), growth, served)
+            }
         };
-        let resp = plan.response.body(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let resp = plan
+            .response
+            .body(body)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(with_cache_status(resp, status))
     }
 
     /// `DELETE /<original URL>` from the primary that owns the file: drop our copy.
-    async fn purge(&self, req: &Request<Incoming>, url: &url::Url, system: &str) -> Result<Response<Body>, ApiError> {
+    async fn purge(
+        &self,
+        req: &Request<Incoming>,
+        url: &url::Url,
+        system: &str,
+    ) -> Result<Response<Body>, ApiError> {
         match self.access.identify(req.headers())? {
             Caller::Peer(p) if p == system => {}
             Caller::Anonymous => return Err(AccessError::Missing.into()),
@@ -188,8 +239,15 @@ impl Partner {
         let key = target::cache_key(url);
         let cancelled = self.fills.cancel(&key);
         let removed = self.index.remove(&key).await;
-        let result = if removed || cancelled { "dropped" } else { "absent" };
-        self.metrics.purges_received.with_label_values(&[result]).inc();
+        let result = if removed || cancelled {
+            "dropped"
+        } else {
+            "absent"
+        };
+        self.metrics
+            .purges_received
+            .with_label_values(&[result])
+            .inc();
         tracing::info!(url = %url, system, result, "purge from primary");
         Ok(body::json(
             http::StatusCode::OK,
@@ -199,6 +257,7 @@ impl Partner {
 }
 
 fn with_cache_status(mut resp: Response<Body>, status: CacheStatus) -> Response<Body> {
-    resp.headers_mut().insert("x-cache", HeaderValue::from_static(status.as_str()));
+    resp.headers_mut()
+        .insert("x-cache", HeaderValue::from_static(status.as_str()));
     resp
 }

@@ -39,7 +39,10 @@ fn key(file_id: &str) -> String {
 
 impl Deliveries {
     pub fn new(store: Arc<dyn BlobStore>) -> Self {
-        Deliveries { store, write: tokio::sync::Mutex::new(()) }
+        Deliveries {
+            store,
+            write: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The record of `file_id` (empty when nothing was delivered).
@@ -47,7 +50,10 @@ impl Deliveries {
         match self.store.get_small(&key(file_id)).await? {
             Some(b) => serde_json::from_slice(&b)
                 .map_err(|e| StoreError::Task(format!("corrupt delivery record {file_id}: {e}"))),
-            None => Ok(DeliveryRecord { file_id: file_id.to_string(), ..Default::default() }),
+            None => Ok(DeliveryRecord {
+                file_id: file_id.to_string(),
+                ..Default::default()
+            }),
         }
     }
 
@@ -62,7 +68,11 @@ impl Deliveries {
                 d.last = now;
                 d.count += 1;
             })
-            .or_insert(SystemDeliveries { first: now, last: now, count: 1 });
+            .or_insert(SystemDeliveries {
+                first: now,
+                last: now,
+                count: 1,
+            });
         let json = serde_json::to_vec(&rec).map_err(|e| StoreError::Task(e.to_string()))?;
         self.store.put_small(&key(file_id), json.into()).await?;
         Ok(rec)

@@ -78,7 +78,10 @@ impl Primary {
 
     /// Register a hook called with the record and "expired" or "removed".
     pub fn on_removal(&self, hook: RemovalHook) {
-        self.hooks.write().unwrap_or_else(|p| p.into_inner()).push(hook);
+        self.hooks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hook);
     }
 
     /// The URL of file `id`.
@@ -87,11 +90,18 @@ impl Primary {
     }
 
     fn lookup(&self, id: &str) -> Option<Arc<FileRecord>> {
-        self.files.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     fn put_record(&self, rec: Arc<FileRecord>) {
-        self.files.write().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), rec);
+        self.files
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rec.id.clone(), rec);
         self.refresh_gauge();
     }
 
@@ -109,7 +119,9 @@ impl Primary {
 
     async fn save_record(&self, rec: &FileRecord) -> Result<(), StoreError> {
         let json = serde_json::to_vec(rec).map_err(|e| StoreError::Task(e.to_string()))?;
-        self.store.put_small(&FileRecord::meta_key(&rec.id), json.into()).await
+        self.store
+            .put_small(&FileRecord::meta_key(&rec.id), json.into())
+            .await
     }
 
     /// Load the records kept in storage; returns how many.
@@ -119,10 +131,15 @@ impl Primary {
             if !key.ends_with(".meta") {
                 continue;
             }
-            let Some(b) = self.store.get_small(&key).await? else { continue };
+            let Some(b) = self.store.get_small(&key).await? else {
+                continue;
+            };
             match serde_json::from_slice::<FileRecord>(&b) {
                 Ok(rec) => {
-                    self.files.write().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), Arc::new(rec));
+                    self.files
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(rec.id.clone(), Arc::new(rec));
                     n += 1;
                 }
                 Err(e) => tracing::error!(key, error = %e, "unreadable file record"),
@@ -139,7 +156,9 @@ impl Primary {
         let rest = path.strip_prefix("/files").unwrap_or("");
         match (req.method().clone(), rest) {
             (Method::POST, "" | "/") => self.upload(req).await,
-            (_, "" | "/") => Err(ApiError::MethodNotAllowed("use POST /files to upload".into())),
+            (_, "" | "/") => Err(ApiError::MethodNotAllowed(
+                "use POST /files to upload".into(),
+            )),
             (m, r) => {
                 let r = r.trim_start_matches('/');
                 let (id, sub) = r.split_once('/').unwrap_or((r, ""));
@@ -150,14 +169,19 @@ impl Primary {
                     (Method::GET | Method::HEAD, "") => self.serve(&req, id).await,
                     (Method::DELETE, "") => self.remove(&req, id).await,
                     (Method::GET, "deliveries") => self.deliveries(&req, id).await,
-                    _ => Err(ApiError::MethodNotAllowed(format!("{} is not supported on {path}", req.method()))),
+                    _ => Err(ApiError::MethodNotAllowed(format!(
+                        "{} is not supported on {path}",
+                        req.method()
+                    ))),
                 }
             }
         }
     }
 
     fn available(&self, id: &str) -> Result<Arc<FileRecord>, ApiError> {
-        let rec = self.lookup(id).ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
+        let rec = self
+            .lookup(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
         match rec.effective_state(SystemTime::now()) {
             FileState::Available => Ok(rec),
             FileState::Expired { at } => Err(ApiError::Gone(format!(
@@ -175,18 +199,22 @@ impl Primary {
     /// whole body was sent).
     async fn serve(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
         let caller = match self.access.identify(req.headers())? {
-            Caller::Anonymous if self.access.users_required() => return Err(AccessError::Missing.into()),
+            Caller::Anonymous if self.access.users_required() => {
+                return Err(AccessError::Missing.into())
+            }
             c => c,
         };
         let rec = self.available(id)?;
         let BlobBody::File { file, len } = match self.store.open(&FileRecord::body_key(id)).await {
             Ok(b) => b,
-            Err(StoreError::NotFound(_)) => return Err(ApiError::Gone(format!("file {id} is no longer stored"))),
+            Err(StoreError::NotFound(_)) => {
+                return Err(ApiError::Gone(format!("file {id} is no longer stored")))
+            }
             Err(e) => return Err(e.into()),
         };
         let plan = match rec.representation().plan(req.method(), req.headers()) {
             Ok(p) => p,
-            Err(resp) => return Ok(resp),
+            Err(resp) => return Ok(*resp),
         };
         let served = self.metrics.bytes_served.with_label_values(&["primary"]);
         let body = match plan.span {
@@ -195,19 +223,21 @@ impl Primary {
             Span::All => {
                 let b = file_body::complete(file, 0, len, served);
                 match caller {
-                    Caller::Peer(system) => self.recorded(b, id, system),
+                    Caller::Peer(system) => self.recorded(b, len, id, system),
                     _ => b,
                 }
             }
         };
-        plan.response.body(body).map_err(|e| ApiError::Internal(e.to_string()))
+        plan.response
+            .body(body)
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
-    fn recorded(&self, b: Body, id: &str, system: String) -> Body {
+    fn recorded(&self, b: Body, len: u64, id: &str, system: String) -> Body {
         let deliveries = self.deliveries.clone();
         let metrics = self.metrics.clone();
         let id = id.to_string();
-        body::on_complete(b, async move {
+        body::on_complete(b, len, async move {
             match deliveries.record(&id, &system).await {
                 Ok(_) => {
                     metrics.deliveries.with_label_values(&[&system]).inc();
@@ -221,9 +251,15 @@ impl Primary {
         })
     }
 
-    async fn deliveries(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
+    async fn deliveries(
+        &self,
+        req: &Request<Incoming>,
+        id: &str,
+    ) -> Result<Response<Body>, ApiError> {
         if let Caller::Peer(_) = self.access.require_user(req.headers())? {
-            return Err(ApiError::Forbidden("delivery records are for local users".into()));
+            return Err(ApiError::Forbidden(
+                "delivery records are for local users".into(),
+            ));
         }
         if self.lookup(id).is_none() {
             return Err(ApiError::NotFound(format!("no file {id}")));
@@ -237,35 +273,67 @@ impl Primary {
     async fn remove(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
         let caller = self.access.require_user(req.headers())?;
         let by = match caller {
-            Caller::Peer(_) => return Err(ApiError::Forbidden("partner systems cannot remove files".into())),
+            Caller::Peer(_) => {
+                return Err(ApiError::Forbidden(
+                    "partner systems cannot remove files".into(),
+                ))
+            }
             Caller::User(u) => Some(u),
             Caller::Anonymous => None,
         };
         let rec = self.available(id)?;
         if let (Some(owner), Some(user)) = (&rec.owner, &by) {
             if owner != user {
-                return Err(ApiError::Forbidden(format!("only {owner}, who uploaded the file, may remove it")));
+                return Err(ApiError::Forbidden(format!(
+                    "only {owner}, who uploaded the file, may remove it"
+                )));
             }
         }
-        let systems = self.retire(&rec, FileState::Removed { at: unix(SystemTime::now()), by }).await?;
+        let systems = self
+            .retire(
+                &rec,
+                FileState::Removed {
+                    at: unix(SystemTime::now()),
+                    by,
+                },
+            )
+            .await?;
         tracing::info!(file = id, partners = ?systems, "file removed");
-        Ok(body::json(StatusCode::OK, &serde_json::json!({"id": id, "removed": true, "purging": systems})))
+        Ok(body::json(
+            StatusCode::OK,
+            &serde_json::json!({"id": id, "removed": true, "purging": systems}),
+        ))
     }
 
     /// Move a file out of `Available`: record, delete the body, purge partners, run hooks.
     async fn retire(&self, rec: &FileRecord, state: FileState) -> Result<Vec<String>, ApiError> {
         let mut next = rec.clone();
-        let why = if matches!(state, FileState::Removed { .. }) { "removed" } else { "expired" };
+        let why = if matches!(state, FileState::Removed { .. }) {
+            "removed"
+        } else {
+            "expired"
+        };
         next.state = state;
         self.save_record(&next).await?;
         self.put_record(Arc::new(next.clone()));
         if let Err(e) = self.store.delete(&FileRecord::body_key(&rec.id)).await {
-            self.metrics.store_errors.with_label_values(&["delete"]).inc();
+            self.metrics
+                .store_errors
+                .with_label_values(&["delete"])
+                .inc();
             tracing::error!(file = rec.id, error = %e, "could not delete the body of a retired file");
         }
-        let systems: Vec<String> = self.deliveries.get(&rec.id).await?.systems.into_keys().collect();
+        let systems: Vec<String> = self
+            .deliveries
+            .get(&rec.id)
+            .await?
+            .systems
+            .into_keys()
+            .collect();
         if why == "removed" && !systems.is_empty() {
-            self.purger.enqueue(&rec.id, &self.file_url(&rec.id), systems.clone()).await;
+            self.purger
+                .enqueue(&rec.id, &self.file_url(&rec.id), systems.clone())
+                .await;
         }
         let hooks = self.hooks.read().unwrap_or_else(|p| p.into_inner()).clone();
         for hook in hooks {
@@ -286,7 +354,10 @@ impl Primary {
             .cloned()
             .collect();
         for rec in due {
-            match self.retire(&rec, FileState::Expired { at: rec.expires_at }).await {
+            match self
+                .retire(&rec, FileState::Expired { at: rec.expires_at })
+                .await
+            {
                 Ok(_) => tracing::info!(file = rec.id, "file expired"),
                 Err(e) => tracing::error!(file = rec.id, error = %e, "could not expire file"),
             }

@@ -65,7 +65,12 @@ impl Purger {
     /// Persist a purge job per system and start delivering them.
     pub async fn enqueue(self: &Arc<Self>, file_id: &str, url: &str, systems: Vec<String>) {
         for system in systems {
-            let job = PurgeJob { file_id: file_id.into(), url: url.into(), system, attempts: 0 };
+            let job = PurgeJob {
+                file_id: file_id.into(),
+                url: url.into(),
+                system,
+                attempts: 0,
+            };
             self.save(&job).await;
             self.spawn(job);
         }
@@ -75,7 +80,9 @@ impl Purger {
     pub async fn resume(self: &Arc<Self>) -> Result<usize, crate::storage::StoreError> {
         let mut n = 0;
         for key in self.store.list("purges").await? {
-            let Some(b) = self.store.get_small(&key).await? else { continue };
+            let Some(b) = self.store.get_small(&key).await? else {
+                continue;
+            };
             match serde_json::from_slice::<PurgeJob>(&b) {
                 Ok(job) => {
                     self.spawn(job);
@@ -97,7 +104,10 @@ impl Purger {
 
     fn spawn(self: &Arc<Self>, job: PurgeJob) {
         let me = self.clone();
-        me.metrics.purges_pending.with_label_values(&[&job.system]).inc();
+        me.metrics
+            .purges_pending
+            .with_label_values(&[&job.system])
+            .inc();
         tokio::spawn(async move { me.deliver(job).await });
     }
 
@@ -105,22 +115,43 @@ impl Purger {
         loop {
             match self.try_once(&job).await {
                 Ok(()) => {
-                    self.metrics.purges_sent.with_label_values(&[&job.system, "ok"]).inc();
-                    self.metrics.purges_pending.with_label_values(&[&job.system]).dec();
+                    self.metrics
+                        .purges_sent
+                        .with_label_values(&[&job.system, "ok"])
+                        .inc();
+                    self.metrics
+                        .purges_pending
+                        .with_label_values(&[&job.system])
+                        .dec();
                     if let Err(e) = self.store.delete(&job.key()).await {
                         tracing::warn!(error = %e, "could not delete a finished purge job");
                     }
-                    tracing::info!(file = job.file_id, system = job.system, attempts = job.attempts + 1, "partner purged its copy");
+                    tracing::info!(
+                        file = job.file_id,
+                        system = job.system,
+                        attempts = job.attempts + 1,
+                        "partner purged its copy"
+                    );
                     return;
                 }
                 Err(why) => {
                     job.attempts += 1;
-                    self.metrics.purges_sent.with_label_values(&[&job.system, "failed"]).inc();
+                    self.metrics
+                        .purges_sent
+                        .with_label_values(&[&job.system, "failed"])
+                        .inc();
                     let wait = self
                         .first_retry
                         .saturating_mul(2u32.saturating_pow(job.attempts.min(16) - 1))
                         .min(self.max_retry);
-                    tracing::warn!(file = job.file_id, system = job.system, attempts = job.attempts, retry_in_s = wait.as_secs(), error = why, "purge not delivered; will retry");
+                    tracing::warn!(
+                        file = job.file_id,
+                        system = job.system,
+                        attempts = job.attempts,
+                        retry_in_s = wait.as_secs(),
+                        error = why,
+                        "purge not delivered; will retry"
+                    );
                     self.save(&job).await;
                     tokio::time::sleep(wait).await;
                 }

@@ -51,7 +51,9 @@ impl FileRecord {
     /// The state, with an expiry that has passed taken into account.
     pub fn effective_state(&self, now: SystemTime) -> FileState {
         match &self.state {
-            FileState::Available if unix(now) >= self.expires_at => FileState::Expired { at: self.expires_at },
+            FileState::Available if unix(now) >= self.expires_at => FileState::Expired {
+                at: self.expires_at,
+            },
             s => s.clone(),
         }
     }

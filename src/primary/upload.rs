@@ -25,7 +25,10 @@ use crate::http::error::ApiError;
 const BATCH: usize = 512 * 1024;
 
 fn header_text(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 fn file_name(h: &HeaderMap) -> Option<String> {
@@ -41,11 +44,17 @@ impl Primary {
         let owner = match self.access.require_user(req.headers())? {
             Caller::User(u) => Some(u),
             Caller::Anonymous => None,
-            Caller::Peer(_) => return Err(ApiError::Forbidden("partner systems cannot upload".into())),
+            Caller::Peer(_) => {
+                return Err(ApiError::Forbidden("partner systems cannot upload".into()))
+            }
         };
         let limit = self.settings.max_upload_bytes;
         let h = req.headers();
-        if let Some(len) = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(len) = h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             if len > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
@@ -56,13 +65,15 @@ impl Primary {
                 .map_err(|e| ApiError::BadRequest(format!("X-Mcdata-Availability: {e}")))?,
         }
         .min(self.settings.max_availability);
-        let content_type = header_text(h, "content-type").unwrap_or_else(|| "application/octet-stream".into());
+        let content_type =
+            header_text(h, "content-type").unwrap_or_else(|| "application/octet-stream".into());
         let name = file_name(h);
         let id = uuid::Uuid::new_v4().to_string();
         let mut writer = self.store.create(&FileRecord::body_key(&id)).await?;
         let mut incoming = req.into_body();
         while let Some(chunk) = next_batch(&mut incoming, BATCH).await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("upload body broke off: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("upload body broke off: {e}")))?;
             if writer.len() + chunk.len() as u64 > limit {
                 // Dropping the writer removes the staging object.
                 return Err(ApiError::PayloadTooLarge { limit });

@@ -63,10 +63,17 @@ impl BlobStore for LocalBlobs {
 
     fn create<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>> {
         Box::pin(async move {
-            let staging = self.root.join(STAGING).join(uuid::Uuid::new_v4().to_string());
+            let staging = self
+                .root
+                .join(STAGING)
+                .join(uuid::Uuid::new_v4().to_string());
             let s = staging.clone();
             let file = blocking(key, move || {
-                OpenOptions::new().read(true).write(true).create_new(true).open(&s)
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&s)
             })
             .await?;
             Ok(Box::new(LocalWriter {
@@ -91,13 +98,18 @@ impl BlobStore for LocalBlobs {
                 Ok((f, len))
             })
             .await?;
-            Ok(BlobBody::File { file: Arc::new(file), len })
+            Ok(BlobBody::File {
+                file: Arc::new(file),
+                len,
+            })
         })
     }
 
     fn put_small<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFut<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            self.inner.put(&ObjPath::from(key), PutPayload::from_bytes(data)).await?;
+            self.inner
+                .put(&ObjPath::from(key), PutPayload::from_bytes(data))
+                .await?;
             Ok(())
         })
     }
@@ -126,7 +138,11 @@ impl BlobStore for LocalBlobs {
             if !self.root.join(prefix).exists() {
                 return Ok(Vec::new());
             }
-            let metas: Vec<_> = self.inner.list(Some(&ObjPath::from(prefix))).try_collect().await?;
+            let metas: Vec<_> = self
+                .inner
+                .list(Some(&ObjPath::from(prefix)))
+                .try_collect()
+                .await?;
             Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
         })
     }
@@ -203,7 +219,10 @@ impl BlobWriter for LocalWriter {
     }
 
     fn sha256(&self) -> [u8; 32] {
-        self.hasher.clone().map(|h| h.finalize().into()).unwrap_or_default()
+        self.hasher
+            .clone()
+            .map(|h| h.finalize().into())
+            .unwrap_or_default()
     }
 
     fn read_handle(&self) -> Option<Arc<File>> {
@@ -212,14 +231,23 @@ impl BlobWriter for LocalWriter {
 
     fn finish(mut self: Box<Self>) -> BoxFut<'static, Result<Written, StoreError>> {
         Box::pin(async move {
-            let written = Written { len: self.len, sha256: self.sha256() };
-            let (file, staging, dest, fsync) =
-                (self.file.clone(), self.staging.clone(), self.dest.clone(), self.fsync);
+            let written = Written {
+                len: self.len,
+                sha256: self.sha256(),
+            };
+            let (file, staging, dest, fsync) = (
+                self.file.clone(),
+                self.staging.clone(),
+                self.dest.clone(),
+                self.fsync,
+            );
             blocking(&self.key, move || {
                 if fsync {
                     file.sync_data()?;
                 }
-                let parent = dest.parent().ok_or_else(|| std::io::Error::other("key has no parent"))?;
+                let parent = dest
+                    .parent()
+                    .ok_or_else(|| std::io::Error::other("key has no parent"))?;
                 std::fs::create_dir_all(parent)?;
                 std::fs::rename(&staging, &dest)?;
                 if fsync {
@@ -256,7 +284,10 @@ mod tests {
         w.write(Bytes::from_static(b"world")).await.unwrap();
         let h = w.read_handle().unwrap();
         assert_eq!(&super::super::read_at(h, 0..5).await.unwrap()[..], b"hello");
-        assert!(store.open("a/b/obj").await.is_err(), "not visible before finish");
+        assert!(
+            store.open("a/b/obj").await.is_err(),
+            "not visible before finish"
+        );
         let written = w.finish().await.unwrap();
         assert_eq!(written.len, 11);
         assert_eq!(store.open("a/b/obj").await.unwrap().len(), 11);
@@ -264,16 +295,28 @@ mod tests {
         let mut w = store.create("a/b/other").await.unwrap();
         w.write(Bytes::from_static(b"partial")).await.unwrap();
         drop(w);
-        assert_eq!(std::fs::read_dir(dir.path().join(STAGING)).unwrap().count(), 0);
-        assert!(matches!(store.open("a/b/other").await, Err(StoreError::NotFound(_))));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(STAGING)).unwrap().count(),
+            0
+        );
+        assert!(matches!(
+            store.open("a/b/other").await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[tokio::test]
     async fn small_objects_list_and_sweep() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobs::open(dir.path(), true).unwrap();
-        store.put_small("m/x.json", Bytes::from_static(b"{}")).await.unwrap();
-        assert_eq!(store.get_small("m/x.json").await.unwrap().unwrap(), Bytes::from_static(b"{}"));
+        store
+            .put_small("m/x.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_small("m/x.json").await.unwrap().unwrap(),
+            Bytes::from_static(b"{}")
+        );
         assert_eq!(store.get_small("m/none").await.unwrap(), None);
         assert_eq!(store.list("m").await.unwrap(), vec!["m/x.json".to_string()]);
         assert_eq!(store.list("nothing").await.unwrap(), Vec::<String>::new());

@@ -41,7 +41,10 @@ impl StoreError {
         if source.kind() == std::io::ErrorKind::NotFound {
             StoreError::NotFound(key.to_string())
         } else {
-            StoreError::Io { key: key.to_string(), source }
+            StoreError::Io {
+                key: key.to_string(),
+                source,
+            }
         }
     }
 }
@@ -114,12 +117,18 @@ pub trait BlobWriter: Send {
 
 /// Open the store named by a URL: `file:///abs/dir` or `file://./relative/dir`.
 pub fn open_store(url: &str, fsync: bool) -> Result<Arc<dyn BlobStore>, StoreError> {
-    let bad = |reason: &str| StoreError::BadUrl { url: url.to_string(), reason: reason.to_string() };
+    let bad = |reason: &str| StoreError::BadUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             return Err(bad("no directory after file://"));
         }
-        return Ok(Arc::new(LocalBlobs::open(std::path::Path::new(path), fsync)?));
+        return Ok(Arc::new(LocalBlobs::open(
+            std::path::Path::new(path),
+            fsync,
+        )?));
     }
     Err(bad("unsupported scheme (use file:///path)"))
 }

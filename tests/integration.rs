@@ -1,0 +1,18 @@
+//! The integration test binary: every module under `tests/integration/` starts real servers
+//! on 127.0.0.1 ports and talks HTTP to them. One binary keeps link time low.
+
+#[path = "integration/harness.rs"]
+mod harness;
+#[path = "integration/origin.rs"]
+mod origin;
+
+#[path = "integration/coalescing.rs"]
+mod coalescing;
+#[path = "integration/partner.rs"]
+mod partner;
+#[path = "integration/primary.rs"]
+mod primary;
+#[path = "integration/restart.rs"]
+mod restart;
+#[path = "integration/security.rs"]
+mod security;

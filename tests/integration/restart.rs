@@ -1,0 +1,60 @@
+//! Restart: stored files, their expiry, cached copies and delivery records survive.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn files_expiry_copies_and_records_survive_a_restart() {
+    let (mut a, mut b) = pair().await;
+    let body = data(700_000, 21);
+    let url = upload(&a, &body, &[("x-mcdata-availability", "1h")]).await;
+    let short = upload(&a, b"short", &[("x-mcdata-availability", "2s")]).await;
+    let before = get(&url, &[]).await;
+    assert_eq!(get(&b.via(&url), &[]).await.header("x-cache"), "MISS");
+    let cached_before = get(&b.via(&url), &[]).await;
+    assert_eq!(cached_before.header("x-cache"), "HIT");
+
+    a.restart().await;
+    b.restart().await;
+    let after = get(&url, &[]).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_eq!(after.bytes().as_ref(), body.as_slice());
+    assert_eq!(
+        after.header("expires"),
+        before.header("expires"),
+        "expiry kept"
+    );
+    let hit = get(&b.via(&url), &[]).await;
+    assert_eq!(hit.header("x-cache"), "HIT", "the partner's copy survived");
+    assert_eq!(hit.bytes().as_ref(), body.as_slice());
+    assert_eq!(hit.header("expires"), cached_before.header("expires"));
+    let rec = get(&format!("{url}/deliveries"), &[]).await.json();
+    assert_eq!(rec["systems"]["B"]["count"], 1);
+
+    // Expiry while down: the short file is gone after a restart past its availability.
+    a.stop().await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    a.restart().await;
+    assert_eq!(get(&short, &[]).await.status, StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn partner_copies_expired_while_down_are_deleted_at_start() {
+    let origin = crate::origin::Origin::start().await;
+    let url = origin.script(
+        "/e",
+        crate::origin::Script::new(data(5000, 1)).header("cache-control", "max-age=1"),
+    );
+    let mut p = partner_of(&origin, |_| {}).await;
+    assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "MISS");
+    assert!(p.stored_files().iter().any(|f| f.ends_with(".body")));
+    p.stop().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A leftover staging file from a "crash".
+    std::fs::write(p.dir.join(".staging").join("crashed-fill"), b"partial").unwrap();
+    p.restart().await;
+    assert!(p.stored_files().is_empty(), "{:?}", p.stored_files());
+}
