@@ -50,6 +50,12 @@ pub struct Metrics {
     pub purges_received: IntCounterVec,
     /// Storage errors by operation.
     pub store_errors: IntCounterVec,
+    /// MCData server: FD requests from clients, by result.
+    pub fd_requests: IntCounterVec,
+    /// MCData server: binary messages exchanged with partner MCData servers.
+    pub fd_messages: IntCounterVec,
+    /// MCData server: events queued for clients, by event name.
+    pub fd_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -158,6 +164,27 @@ impl Metrics {
                 ),
                 &["op"],
             )?,
+            fd_requests: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_fd_requests_total",
+                    "FD requests from clients, by result",
+                ),
+                &["result"],
+            )?,
+            fd_messages: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_fd_interconnect_messages_total",
+                    "Binary FD messages exchanged with partner MCData servers",
+                ),
+                &["direction", "result"],
+            )?,
+            fd_events: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_fd_events_total",
+                    "Events queued for clients, by event",
+                ),
+                &["event"],
+            )?,
             registry,
         };
         m.register_all()?;
@@ -184,6 +211,9 @@ impl Metrics {
         r.register(Box::new(self.purges_pending.clone()))?;
         r.register(Box::new(self.purges_received.clone()))?;
         r.register(Box::new(self.store_errors.clone()))?;
+        r.register(Box::new(self.fd_requests.clone()))?;
+        r.register(Box::new(self.fd_messages.clone()))?;
+        r.register(Box::new(self.fd_events.clone()))?;
         Ok(())
     }
 
