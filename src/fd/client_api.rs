@@ -74,16 +74,18 @@ impl FdServer {
         self.events.push(user, name, data);
     }
 
-    /// The size of the file at `url` as the own content server reports it (a HEAD with
-    /// the sender's credentials), when the URL is on it.
-    async fn own_file_size(
+    /// What the own content server says of the file at `url` (a HEAD with the sender's
+    /// credentials), when the URL is on it: size, type and sha-256 override what the
+    /// client claimed.
+    async fn own_file_info(
         &self,
         url: &str,
         auth: Option<&http::HeaderValue>,
-    ) -> Result<Option<u64>, ApiError> {
+        info: &mut FileInfo,
+    ) -> Result<(), ApiError> {
         let own = self.cfg.content_server.trim_end_matches('/');
         if !url.starts_with(&format!("{own}/")) {
-            return Ok(None);
+            return Ok(());
         }
         let mut req = Request::head(url);
         if let Some(a) = auth {
@@ -97,19 +99,32 @@ impl FdServer {
                 .await
             {
                 Ok(Ok(r)) => r,
-                _ => return Ok(None),
+                _ => return Ok(()),
             };
         match resp.status() {
-            StatusCode::OK => Ok(resp
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.parse().ok())),
+            StatusCode::OK => {
+                let h = resp.headers();
+                let text = |name: &str| {
+                    h.get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                if let Some(len) = text("content-length").and_then(|s| s.parse().ok()) {
+                    info.size = Some(len);
+                }
+                if let Some(sha) = crate::partner::fetch::repr_digest_sha256(h) {
+                    info.sha256 = Some(crate::cache::entry::to_hex(&sha));
+                }
+                if info.content_type.is_none() {
+                    info.content_type = text("content-type");
+                }
+                Ok(())
+            }
             StatusCode::NOT_FOUND | StatusCode::GONE => Err(ApiError::NotFound(format!(
                 "the file URL names no available file ({})",
                 resp.status()
             ))),
-            _ => Ok(None),
+            _ => Ok(()),
         }
     }
 
@@ -147,9 +162,8 @@ impl FdServer {
             ));
         }
         let mut metadata = r.metadata.clone().unwrap_or_default();
-        if let Some(size) = self.own_file_size(url.as_str(), auth.as_ref()).await? {
-            metadata.size = Some(size);
-        }
+        self.own_file_info(url.as_str(), auth.as_ref(), &mut metadata)
+            .await?;
         let max = self.cfg.max_data_size_fd_bytes;
         if metadata.size.is_some_and(|s| s > max) {
             self.metrics
