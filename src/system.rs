@@ -187,3 +187,33 @@ impl RunningSystem {
         self.content.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_system_files_load_and_agree() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let a = SystemConfig::load(&dir.join("system-a.toml")).unwrap();
+        let b = SystemConfig::load(&dir.join("system-b.toml")).unwrap();
+        a.content().validate().unwrap();
+        b.content().validate().unwrap();
+        a.fd("http://127.0.0.1:8080").validate().unwrap();
+        assert_eq!(a.partners[0].credential, b.partners[0].credential);
+        assert_eq!(
+            a.partners[0].content_server,
+            format!("http://{}", b.content_server.listen)
+        );
+        assert_eq!(
+            b.partners[0].mcdata_server,
+            format!("http://{}", a.fd_server.listen)
+        );
+        for f in ["content-server-a.toml", "content-server-b.toml"] {
+            crate::config::load_file(&dir.join(f))
+                .unwrap()
+                .validate()
+                .unwrap();
+        }
+    }
+}
