@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -21,7 +21,7 @@ use crate::config::ContentServerConfig;
 use crate::http::body::{self, Body};
 use crate::http::client::new_client;
 use crate::http::error::ApiError;
-use crate::http::server::{self, Handler, ServerHandle};
+use crate::http::server::{self, Routed, Routes, ServerHandle};
 use crate::metrics::{self, Metrics};
 use crate::partner::target::Allowlist;
 use crate::partner::{Partner, PartnerSettings};
@@ -244,38 +244,15 @@ impl ContentServer {
     }
 }
 
-impl Handler for ContentServer {
-    fn handle(
+impl Routes for ContentServer {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn dispatch(
         self: Arc<Self>,
         req: Request<Incoming>,
-    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
-        Box::pin(async move {
-            let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.uri().path().to_string();
-            let metrics = self.metrics.clone();
-            let (route, result) = self.route(req).await;
-            let resp = result.unwrap_or_else(|e| {
-                if e.status().is_server_error() {
-                    tracing::warn!(%method, path, error = %e, "request failed");
-                }
-                e.into_response()
-            });
-            let status = resp.status();
-            metrics
-                .requests
-                .with_label_values(&[route, method.as_str(), status.as_str()])
-                .inc();
-            tracing::info!(
-                target: "mcdata::access",
-                %method,
-                path,
-                status = status.as_u16(),
-                cache = resp.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
-                ms = started.elapsed().as_millis() as u64,
-                "request"
-            );
-            resp
-        })
+    ) -> Pin<Box<dyn Future<Output = Routed> + Send>> {
+        Box::pin(self.route(req))
     }
 }

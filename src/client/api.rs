@@ -16,6 +16,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::partner::target::same_origin;
+
 use super::error::{chain, reason_from_body, ClientError};
 use super::events::EventStream;
 use super::file_body::FileBody;
@@ -442,15 +444,3 @@ impl McDataClient {
 #[cfg(test)]
 #[path = "api_tests.rs"]
 mod tests;
-
-/// True when both URLs have the same scheme, host and port.
-fn same_origin(a: &str, b: &str) -> bool {
-    match (url::Url::parse(a), url::Url::parse(b)) {
-        (Ok(a), Ok(b)) => {
-            a.scheme() == b.scheme()
-                && a.host_str() == b.host_str()
-                && a.port_or_known_default() == b.port_or_known_default()
-        }
-        _ => false,
-    }
-}

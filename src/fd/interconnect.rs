@@ -17,21 +17,11 @@ use crate::codec::{
 };
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
+use crate::partner::target::same_origin;
 use crate::step;
 
 fn accepted(what: &str) -> Response<Body> {
     body::json(StatusCode::ACCEPTED, &serde_json::json!({"accepted": what}))
-}
-
-fn same_origin(a: &str, b: &str) -> bool {
-    match (url::Url::parse(a), url::Url::parse(b)) {
-        (Ok(a), Ok(b)) => {
-            a.scheme() == b.scheme()
-                && a.host_str() == b.host_str()
-                && a.port_or_known_default() == b.port_or_known_default()
-        }
-        _ => false,
-    }
 }
 
 fn kind_name(k: NetworkNotificationKind) -> &'static str {

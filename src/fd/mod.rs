@@ -16,7 +16,7 @@ pub mod records;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -28,7 +28,7 @@ use crate::access::bearer;
 use crate::http::body::{self, Body};
 use crate::http::client::{new_body_client, BodyClient};
 use crate::http::error::ApiError;
-use crate::http::server::{self, Handler, ServerHandle};
+use crate::http::server::{self, Routed, Routes, ServerHandle};
 use crate::metrics::{self, Metrics};
 use crate::storage::{open_store, BlobStore};
 use config::{FdPartner, FdServerConfig, FdUser};
@@ -284,27 +284,15 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&b).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-impl Handler for FdServer {
-    fn handle(
+impl Routes for FdServer {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn dispatch(
         self: Arc<Self>,
         req: Request<Incoming>,
-    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
-        Box::pin(async move {
-            let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.uri().path().to_string();
-            let metrics = self.metrics.clone();
-            let (route, result) = self.route(req).await;
-            let resp = result.unwrap_or_else(|e| {
-                tracing::info!(%method, path, error = %e, "request refused");
-                e.into_response()
-            });
-            metrics
-                .requests
-                .with_label_values(&[route, method.as_str(), resp.status().as_str()])
-                .inc();
-            tracing::debug!(target: "mcdata::access", %method, path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
-            resp
-        })
+    ) -> Pin<Box<dyn Future<Output = Routed> + Send>> {
+        Box::pin(self.route(req))
     }
 }

@@ -16,6 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::body::Body;
+use super::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
@@ -23,6 +25,57 @@ pub trait Handler: Send + Sync + 'static {
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+}
+
+/// The answer of a router: the route name (a metrics label) and the outcome.
+pub type Routed = (&'static str, Result<Response<Body>, ApiError>);
+
+/// A server's routing; every [`Routes`] is a [`Handler`] that turns errors into JSON
+/// responses, counts `mcdata_http_requests_total` and writes the `mcdata::access` log.
+pub trait Routes: Send + Sync + 'static {
+    fn metrics(&self) -> &Metrics;
+    fn dispatch(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Routed> + Send>>;
+}
+
+impl<R: Routes> Handler for R {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            let metrics = self.metrics().clone();
+            let (route, result) = self.dispatch(req).await;
+            let resp = result.unwrap_or_else(|e| {
+                if e.status().is_server_error() {
+                    tracing::warn!(%method, path, error = %e, "request failed");
+                } else {
+                    tracing::debug!(%method, path, error = %e, "request refused");
+                }
+                e.into_response()
+            });
+            let status = resp.status();
+            metrics
+                .requests
+                .with_label_values(&[route, method.as_str(), status.as_str()])
+                .inc();
+            tracing::info!(
+                target: "mcdata::access",
+                %method,
+                path,
+                status = status.as_u16(),
+                cache = resp.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
+                ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+            resp
+        })
+    }
 }
 
 /// A running server.

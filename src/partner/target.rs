@@ -252,6 +252,14 @@ impl Allowlist {
     }
 }
 
+/// True when two absolute URLs have the same origin (scheme, host, port).
+pub fn same_origin(a: &str, b: &str) -> bool {
+    match (Url::parse(a), Url::parse(b)) {
+        (Ok(a), Ok(b)) => Origin::of(&a).is_some() && Origin::of(&a) == Origin::of(&b),
+        _ => false,
+    }
+}
+
 /// The cache key of an original URL: lowercase hex sha-256 of its normalized serialization
 /// (`url.as_str()` without any fragment).
 pub fn cache_key(url: &Url) -> String {
