@@ -260,3 +260,36 @@ async fn users_need_tokens_when_configured() {
     let r = get(&url, &[("authorization", "Bearer tok-alice-1")]).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_upload_cut_short_of_its_content_length_stores_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, _b) = pair().await;
+    let addr = a.base().trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /files HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 2000000\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&data(1_000_000, 9)).await.unwrap();
+    // The client says 2 MB, sends 1 MB, and stops sending.
+    s.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        s.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        !text.starts_with("HTTP/1.1 201"),
+        "a truncated upload is never accepted: {text}"
+    );
+    assert!(
+        eventually(std::time::Duration::from_secs(3), || a
+            .stored_files()
+            .iter()
+            .all(|f| !f.ends_with(".body") && !f.contains(".staging/")))
+        .await,
+        "nothing stored: {:?}",
+        a.stored_files()
+    );
+}
