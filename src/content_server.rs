@@ -40,6 +40,11 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("peer {0}: content-server is not a URL")]
     PeerUrl(String),
+    #[error("spool directory {dir}: {source}")]
+    Spool {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The assembled server.
@@ -100,8 +105,13 @@ impl ContentServer {
         }
         let public_base = cfg.public_base();
         let metrics = Metrics::new()?;
-        let store = open_store(&cfg.store, cfg.fsync)?;
+        let store = open_store(&cfg.store, &cfg.store_options()).await?;
         let swept = store.sweep_staging().await?;
+        let spool_dir = cfg.spool_dir();
+        crate::cache::spool::check_dir(&spool_dir).map_err(|source| StartError::Spool {
+            dir: spool_dir.clone(),
+            source,
+        })?;
         let access = Arc::new(Access::new(&cfg.users, &cfg.peers));
         let client = new_client(cfg.upstream_header_timeout);
 
@@ -149,6 +159,8 @@ impl ContentServer {
                 max_object_bytes: cfg.cache_max_object_bytes,
                 header_timeout: cfg.upstream_header_timeout,
                 idle_timeout: cfg.upstream_idle_timeout,
+                spool_dir: spool_dir.clone(),
+                store_retry_after: cfg.store_retry_after,
             },
             Allowlist::new(allow),
             access.clone(),
@@ -162,6 +174,7 @@ impl ContentServer {
             %addr,
             public = public_base,
             store = store.describe(),
+            spool = %spool_dir.display(),
             files,
             cached = report.loaded,
             expired_at_start = report.expired,
