@@ -97,15 +97,25 @@ impl ContentServer {
     /// Start on an already bound listener (tests bind port 0 first to learn the address).
     pub async fn start_on(
         listener: TcpListener,
+        cfg: ContentServerConfig,
+    ) -> Result<Running, StartError> {
+        let store = open_store(&cfg.store, &cfg.store_options()).await?;
+        Self::start_with(listener, cfg, store, Metrics::new()?).await
+    }
+
+    /// Start on a bound listener with a store and metrics shared with the other server of
+    /// the same process (`mcdata system`).
+    pub async fn start_with(
+        listener: TcpListener,
         mut cfg: ContentServerConfig,
+        store: Arc<dyn crate::storage::BlobStore>,
+        metrics: Metrics,
     ) -> Result<Running, StartError> {
         let addr = listener.local_addr()?;
         if cfg.public_uri.is_none() {
             cfg.public_uri = Some(format!("http://{addr}"));
         }
         let public_base = cfg.public_base();
-        let metrics = Metrics::new()?;
-        let store = open_store(&cfg.store, &cfg.store_options()).await?;
         let swept = store.sweep_staging().await?;
         let spool_dir = cfg.spool_dir();
         crate::cache::spool::check_dir(&spool_dir).map_err(|source| StartError::Spool {
@@ -236,7 +246,8 @@ impl ContentServer {
             };
             return (route, self.primary.handle(req).await);
         }
-        if path.starts_with("/http:") || path.starts_with("/https:") || path.starts_with("/HTTP") {
+        let scheme = path.get(1..7).unwrap_or("").to_ascii_lowercase();
+        if scheme.starts_with("http:") || scheme.starts_with("https:") {
             return ("partner", self.partner.handle(req).await);
         }
         (

@@ -6,11 +6,15 @@
 
 pub mod access;
 pub mod cache;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod content_server;
+pub mod demo;
+pub mod fd;
 pub mod http;
 pub mod metrics;
 pub mod partner;
 pub mod primary;
 pub mod storage;
+pub mod system;

@@ -57,6 +57,12 @@ pub struct Metrics {
     pub store_degraded: IntGauge,
     /// Fills served to their clients without keeping a copy because the store failed.
     pub store_bypassed_fills: IntCounter,
+    /// MCData server: FD requests from clients, by result.
+    pub fd_requests: IntCounterVec,
+    /// MCData server: binary messages exchanged with partner MCData servers.
+    pub fd_messages: IntCounterVec,
+    /// MCData server: events queued for clients, by event name.
+    pub fd_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -173,6 +179,27 @@ impl Metrics {
                 "mcdata_store_bypassed_fills_total",
                 "Fills streamed to clients without keeping a copy because the store failed",
             )?,
+            fd_requests: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_fd_requests_total",
+                    "FD requests from clients, by result",
+                ),
+                &["result"],
+            )?,
+            fd_messages: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_fd_interconnect_messages_total",
+                    "Binary FD messages exchanged with partner MCData servers",
+                ),
+                &["direction", "result"],
+            )?,
+            fd_events: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_fd_events_total",
+                    "Events queued for clients, by event",
+                ),
+                &["event"],
+            )?,
             registry,
         };
         m.register_all()?;
@@ -201,6 +228,9 @@ impl Metrics {
         r.register(Box::new(self.store_errors.clone()))?;
         r.register(Box::new(self.store_degraded.clone()))?;
         r.register(Box::new(self.store_bypassed_fills.clone()))?;
+        r.register(Box::new(self.fd_requests.clone()))?;
+        r.register(Box::new(self.fd_messages.clone()))?;
+        r.register(Box::new(self.fd_events.clone()))?;
         Ok(())
     }
 

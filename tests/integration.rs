@@ -8,6 +8,8 @@ mod origin;
 
 #[path = "integration/coalescing.rs"]
 mod coalescing;
+#[path = "integration/fd.rs"]
+mod fd;
 #[path = "integration/partner.rs"]
 mod partner;
 #[path = "integration/primary.rs"]

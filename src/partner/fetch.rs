@@ -104,6 +104,7 @@ pub async fn run(
     let started = Instant::now();
     p.metrics.fills_in_flight.inc();
     p.metrics.upstream_fetches.inc();
+    crate::step!(11, "partner content server", url = %url, primary = system, "not stored locally: file retrieve request sent to the primary content server");
     let result = fetch(&p, &fill, &url, &system, try_store).await;
     p.metrics.fills_in_flight.dec();
     p.metrics

@@ -155,6 +155,10 @@ impl Partner {
         }
         let (fill, status) = match self.fills.join_or_start(&key) {
             Joined::Started(fill, guard) => {
+                self.metrics
+                    .cache_requests
+                    .with_label_values(&["miss"])
+                    .inc();
                 tokio::spawn(fetch::run(
                     self.clone(),
                     fill.clone(),
@@ -180,6 +184,7 @@ impl Partner {
             }
             HeadState::Connecting => return Err(ApiError::Internal("fill head not ready".into())),
         };
+        let joined = matches!(status, CacheStatus::Coalesced);
         let complete = matches!(
             *fill.growth().borrow(),
             crate::http::file_body::Growth::Complete { .. }
@@ -190,13 +195,18 @@ impl Partner {
             CacheStatus::Coalesced if complete => CacheStatus::Hit,
             s => s,
         };
-        let label = match status {
-            CacheStatus::Hit => "hit",
-            CacheStatus::Miss => "miss",
-            CacheStatus::Coalesced => "coalesced",
-            CacheStatus::Pass => "pass",
-        };
-        self.count(label);
+        // The leader was counted as a miss when it started the fill; joiners count now.
+        if joined {
+            let label = match status {
+                CacheStatus::Hit => "hit",
+                CacheStatus::Pass => "pass",
+                _ => "coalesced",
+            };
+            self.metrics
+                .cache_requests
+                .with_label_values(&[label])
+                .inc();
+        }
         let plan = match head.rep.plan(req.method(), req.headers()) {
             Ok(p) => p,
             Err(resp) => return Ok(with_cache_status(*resp, status)),

@@ -248,7 +248,13 @@ impl Primary {
             match deliveries.record(&id, &system).await {
                 Ok(_) => {
                     metrics.deliveries.with_label_values(&[&system]).inc();
-                    tracing::info!(file = id, system, "file retrieved by partner system");
+                    crate::step!(
+                        12,
+                        "primary content server",
+                        file = id,
+                        partner = system,
+                        "file retrieve response sent; delivery to the partner system recorded"
+                    );
                 }
                 Err(e) => {
                     metrics.store_errors.with_label_values(&["put"]).inc();

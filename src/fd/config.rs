@@ -1,0 +1,137 @@
+//! Service configuration of an MCData server (TS 24.484 10.4 elements that bear on FD):
+//! its users, the partner systems it has agreements with and which users they serve, and
+//! the FD limits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{de_duration, ConfigError};
+
+/// A user of this system.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FdUser {
+    /// MCData ID, e.g. "alice@a.example".
+    pub id: String,
+    /// Bearer token of the user's client.
+    pub token: String,
+    /// May this user send file distributions?
+    #[serde(default = "yes")]
+    pub may_send_fd: bool,
+    /// May this user interrogate the download history?
+    #[serde(default = "yes")]
+    pub may_query_history: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A partner system.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FdPartner {
+    pub system_id: String,
+    /// Base URL of its MCData server.
+    pub mcdata_server: String,
+    /// Base URL of its content server.
+    pub content_server: String,
+    /// The agreement credential (Bearer), the same both ways.
+    pub credential: String,
+    /// Users it serves: exact MCData IDs or `*@domain` patterns.
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+impl FdPartner {
+    /// Does this partner serve `user`?
+    pub fn serves(&self, user: &str) -> bool {
+        self.users.iter().any(|p| match p.strip_prefix('*') {
+            Some(suffix) => user.ends_with(suffix),
+            None => p == user,
+        })
+    }
+}
+
+/// Configuration of one MCData server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct FdServerConfig {
+    pub system_id: String,
+    pub listen: SocketAddr,
+    /// The URI clients and partners reach this server at; default `http://<listen>`.
+    pub public_uri: Option<String>,
+    /// Base URI of this system's own content server.
+    pub content_server: String,
+    /// Where records (messages, reports) are kept, as for the content server.
+    pub store: String,
+    pub max_data_size_fd_bytes: u64,
+    pub max_data_size_auto_recv_bytes: u64,
+    #[serde(deserialize_with = "de_duration")]
+    pub time_temp_data_waiting: Duration,
+    pub users: Vec<FdUser>,
+    pub partners: Vec<FdPartner>,
+}
+
+impl Default for FdServerConfig {
+    fn default() -> Self {
+        FdServerConfig {
+            system_id: "local".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9080)),
+            public_uri: None,
+            content_server: "http://127.0.0.1:8080".into(),
+            store: "file://./mcdata-data".into(),
+            max_data_size_fd_bytes: 512 * 1024 * 1024,
+            max_data_size_auto_recv_bytes: 1024 * 1024,
+            time_temp_data_waiting: Duration::from_secs(3600),
+            users: Vec::new(),
+            partners: Vec::new(),
+        }
+    }
+}
+
+impl FdServerConfig {
+    /// Check what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+        if self.max_data_size_auto_recv_bytes > self.max_data_size_fd_bytes {
+            return Err(invalid(
+                "max-data-size-auto-recv-bytes",
+                "must not exceed max-data-size-fd-bytes".into(),
+            ));
+        }
+        for u in &self.users {
+            if u.token.len() < 8 {
+                return Err(invalid(
+                    "users.token",
+                    format!("token of {} is shorter than 8 characters", u.id),
+                ));
+            }
+        }
+        for p in &self.partners {
+            for (key, v) in [
+                ("partners.mcdata-server", &p.mcdata_server),
+                ("partners.content-server", &p.content_server),
+            ] {
+                url::Url::parse(v).map_err(|e| invalid(key, format!("{v}: {e}")))?;
+            }
+            if p.credential.len() < 8 {
+                return Err(invalid(
+                    "partners.credential",
+                    format!("credential of {} is shorter than 8 characters", p.system_id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The public base without trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_uri {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Interconnection between MCData servers: the inbound `POST /interconnect` (binary FD
+//! messages from partner systems, steps 4-5, 8-9, 15-16) and the network notifications
+//! sent when a file of ours expires or is deleted.
+
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::client_api::request_event;
+use super::directory::Whereabouts;
+use super::records::{FileInfo, MessageRecord};
+use super::{now_secs, read_body, FdServer};
+use crate::codec::{
+    self, FdNetworkNotification, FdNotification, FdSignalling, Message, NetworkNotificationKind,
+    Payload,
+};
+use crate::http::body::{self, Body};
+use crate::http::error::ApiError;
+use crate::step;
+
+fn accepted(what: &str) -> Response<Body> {
+    body::json(StatusCode::ACCEPTED, &serde_json::json!({"accepted": what}))
+}
+
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
+}
+
+fn kind_name(k: NetworkNotificationKind) -> &'static str {
+    match k {
+        NetworkNotificationKind::FileExpired => "expired",
+        NetworkNotificationKind::FileDeleted => "deleted",
+    }
+}
+
+impl FdServer {
+    /// `POST /interconnect`.
+    pub(crate) async fn interconnect(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, ApiError> {
+        let partner = self.partner(req.headers())?.clone();
+        let ct = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with(codec::MIME) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected {}",
+                codec::MIME
+            )));
+        }
+        let recipient = req
+            .headers()
+            .get("x-mcdata-recipient")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::BadRequest("X-Mcdata-Recipient is missing".into()))?;
+        let bytes = read_body(req, 64 * 1024).await?;
+        let msg = codec::decode(&bytes).map_err(|e| {
+            self.metrics
+                .fd_messages
+                .with_label_values(&["in", "undecodable"])
+                .inc();
+            ApiError::BadRequest(format!("undecodable FD message: {e}"))
+        })?;
+        self.metrics
+            .fd_messages
+            .with_label_values(&["in", "ok"])
+            .inc();
+        match msg {
+            Message::Signalling(m) => {
+                self.incoming_request(&partner, &recipient, m, bytes.len())
+                    .await
+            }
+            Message::Notification(n) => self.incoming_notification(&partner, &recipient, n).await,
+            Message::NetworkNotification(n) => {
+                self.incoming_network_notification(&partner, &recipient, n)
+            }
+        }
+    }
+
+    /// Step 5: an FD request from a partner's user to ours, FILEURL rewritten (step 10).
+    async fn incoming_request(
+        &self,
+        partner: &super::config::FdPartner,
+        recipient: &str,
+        mut m: FdSignalling,
+        len: usize,
+    ) -> Result<Response<Body>, ApiError> {
+        let Some(Whereabouts::Local(user)) = self.dir.locate(recipient) else {
+            return Err(ApiError::NotFound(format!(
+                "{recipient} is not a user of system {}",
+                self.cfg.system_id
+            )));
+        };
+        let original = m
+            .file_url()
+            .ok_or_else(|| {
+                ApiError::BadRequest("the FD request carries no FILEURL payload".into())
+            })?
+            .to_string();
+        if !same_origin(&original, &partner.content_server) {
+            return Err(ApiError::Forbidden(format!(
+                "the file URL is not on the content server of system {} ({})",
+                partner.system_id, partner.content_server
+            )));
+        }
+        let prefixed = format!(
+            "{}/{}",
+            self.cfg.content_server.trim_end_matches('/'),
+            original
+        );
+        m.set_file_url(&prefixed);
+        let rewritten = m.encode().map(|b| b.len()).unwrap_or(0);
+        let sender = m
+            .sender
+            .clone()
+            .unwrap_or_else(|| format!("unknown@{}", partner.system_id));
+        let record = MessageRecord {
+            message_id: m.message_id,
+            conversation_id: m.conversation_id,
+            sender: sender.clone(),
+            sender_system: partner.system_id.clone(),
+            recipient: user.id.clone(),
+            recipient_system: self.cfg.system_id.clone(),
+            file_url: original,
+            delivered_url: prefixed.clone(),
+            metadata: m
+                .metadata
+                .as_ref()
+                .map(FileInfo::from_codec)
+                .unwrap_or_default(),
+            mandatory_download: m.mandatory_download,
+            report_requested: m.disposition_request.is_some(),
+            response: None,
+            created_at: now_secs(),
+        };
+        self.records.put_message(record.clone()).await?;
+        step!(5, "partner MCData server", to = user.id, from = sender, bytes_in = len, bytes_rewritten = rewritten, url = prefixed, "FD request delivered to MCData client 2, FILEURL prefixed with the partner content server URI");
+        self.deliver(&user.id, "fd-request", request_event(&record));
+        Ok(accepted("fd-request"))
+    }
+
+    /// Steps 9 and 16 on the primary side.
+    async fn incoming_notification(
+        &self,
+        partner: &super::config::FdPartner,
+        recipient: &str,
+        n: FdNotification,
+    ) -> Result<Response<Body>, ApiError> {
+        let m = self
+            .records
+            .message(&n.message_id)
+            .filter(|m| {
+                m.sender == recipient
+                    && m.recipient_system == partner.system_id
+                    && m.sender_system == self.cfg.system_id
+            })
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no FD request {} from {recipient} to system {}",
+                    n.message_id, partner.system_id
+                ))
+            })?;
+        let from = n.sender.clone().unwrap_or_else(|| m.recipient.clone());
+        self.on_notification(&m, n.disposition, &from).await?;
+        Ok(accepted("fd-notification"))
+    }
+
+    fn incoming_network_notification(
+        &self,
+        partner: &super::config::FdPartner,
+        recipient: &str,
+        n: FdNetworkNotification,
+    ) -> Result<Response<Body>, ApiError> {
+        let m = self
+            .records
+            .message(&n.message_id)
+            .filter(|m| m.recipient == recipient && m.sender_system == partner.system_id)
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("no FD request {} for {recipient}", n.message_id))
+            })?;
+        self.deliver(
+            recipient,
+            "network-notification",
+            serde_json::json!({"message_id": m.message_id, "conversation_id": m.conversation_id, "kind": kind_name(n.kind), "file_url": m.delivered_url}),
+        );
+        Ok(accepted("fd-network-notification"))
+    }
+
+    /// A file of our content server is no longer available: tell every recipient of an FD
+    /// request for it (FD NETWORK NOTIFICATION).
+    pub async fn file_unavailable(self: &Arc<Self>, file_url: &str, kind: NetworkNotificationKind) {
+        for m in self
+            .records
+            .messages_for_file(file_url, &self.cfg.system_id)
+        {
+            let event = serde_json::json!({"message_id": m.message_id, "conversation_id": m.conversation_id, "kind": kind_name(kind), "file_url": m.delivered_url});
+            if m.recipient_system == self.cfg.system_id {
+                self.deliver(&m.recipient, "network-notification", event);
+                continue;
+            }
+            let Some(partner) = self.dir.partner(&m.recipient_system) else {
+                continue;
+            };
+            let mut n =
+                FdNetworkNotification::new(kind, now_secs(), m.conversation_id, m.message_id);
+            n.payload = Some(Payload::file_url(&m.file_url));
+            let result = match n.encode() {
+                Ok(bytes) => self.send_to_partner(partner, &m.recipient, bytes).await,
+                Err(e) => Err(ApiError::Internal(e.to_string())),
+            };
+            match result {
+                Ok(()) => tracing::info!(
+                    file = file_url,
+                    to = m.recipient,
+                    kind = kind_name(kind),
+                    "network notification sent"
+                ),
+                Err(e) => {
+                    tracing::warn!(file = file_url, to = m.recipient, error = %e, "network notification not delivered")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The MCData server: FD signalling between clients and across two systems
+//! (TS 23.282 7.5.2.4.3 steps 2-9 and 14-16, and the network notifications).
+//!
+//! Clients use the JSON API in [`client_api`] (documented in `docs/fd-api.md`); MCData
+//! servers of partner systems exchange the 3GPP binary messages of [`crate::codec`] through
+//! [`interconnect`]. [`events`] carries everything to clients as server-sent events;
+//! [`records`] remembers requests and reports.
+
+pub mod client_api;
+pub mod config;
+pub mod directory;
+pub mod events;
+pub mod interconnect;
+pub mod records;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+
+use crate::access::bearer;
+use crate::http::body::{self, Body};
+use crate::http::client::{new_body_client, BodyClient};
+use crate::http::error::ApiError;
+use crate::http::server::{self, Handler, ServerHandle};
+use crate::metrics::{self, Metrics};
+use crate::storage::{open_store, BlobStore};
+use config::{FdPartner, FdServerConfig, FdUser};
+use directory::Directory;
+use events::Events;
+use records::Records;
+
+/// Failures at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum FdStartError {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("storage: {0}")]
+    Store(#[from] crate::storage::StoreError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One MCData server.
+pub struct FdServer {
+    pub(crate) cfg: FdServerConfig,
+    pub(crate) base: String,
+    pub(crate) dir: Directory,
+    pub(crate) records: Records,
+    pub(crate) events: Arc<Events>,
+    pub(crate) client: BodyClient,
+    pub(crate) metrics: Metrics,
+}
+
+/// A running MCData server.
+pub struct RunningFd {
+    pub server: Arc<FdServer>,
+    handle: ServerHandle,
+}
+
+impl RunningFd {
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.handle.addr()
+    }
+    pub fn base(&self) -> &str {
+        &self.server.base
+    }
+    pub async fn shutdown(self) {
+        self.server.events.close_streams();
+        self.handle.shutdown().await;
+    }
+    pub async fn wait(self) {
+        self.handle.wait().await;
+    }
+}
+
+/// Seconds since the epoch, now.
+pub(crate) fn now_secs() -> u64 {
+    crate::cache::entry::unix(SystemTime::now())
+}
+
+/// Log one step of the procedure; `mcdata demo` prints these.
+#[macro_export]
+macro_rules! step {
+    ($n:expr, $actor:expr, $($arg:tt)+) => {
+        tracing::info!(target: "mcdata::steps", step = $n, actor = $actor, $($arg)+)
+    };
+}
+
+impl FdServer {
+    /// Bind `cfg.listen` and start with its own store and metrics.
+    pub async fn start(cfg: FdServerConfig) -> Result<RunningFd, FdStartError> {
+        let listener = TcpListener::bind(cfg.listen).await?;
+        // S3 settings, for an s3:// store, come from the AWS_* environment here.
+        let opts = crate::storage::StoreOptions {
+            fsync: true,
+            ..Default::default()
+        };
+        let store = open_store(&cfg.store, &opts).await?;
+        Self::start_on(listener, cfg, store, Metrics::new()?).await
+    }
+
+    /// Start on a bound listener, sharing a store and metrics (as `mcdata system` does).
+    pub async fn start_on(
+        listener: TcpListener,
+        mut cfg: FdServerConfig,
+        store: Arc<dyn BlobStore>,
+        metrics: Metrics,
+    ) -> Result<RunningFd, FdStartError> {
+        let addr = listener.local_addr()?;
+        if cfg.public_uri.is_none() {
+            cfg.public_uri = Some(format!("http://{addr}"));
+        }
+        let dir = Directory::new(&cfg)?;
+        let records = Records::new(store);
+        let (messages, reports) = records.load().await?;
+        let server = Arc::new(FdServer {
+            base: cfg.public_base(),
+            events: Arc::new(Events::new(cfg.time_temp_data_waiting)),
+            client: new_body_client(Duration::from_secs(5)),
+            dir,
+            records,
+            metrics,
+            cfg,
+        });
+        tracing::info!(system = server.cfg.system_id, %addr, messages, reports, users = server.cfg.users.len(), partners = server.cfg.partners.len(), "MCData server started");
+        let handle = server::spawn(listener, server.clone())?;
+        Ok(RunningFd { server, handle })
+    }
+
+    /// The local user behind the request's bearer token.
+    pub(crate) fn user(&self, headers: &HeaderMap) -> Result<&FdUser, ApiError> {
+        let token = bearer(headers)?.ok_or_else(|| {
+            ApiError::Unauthorized("this API needs `Authorization: Bearer <user token>`".into())
+        })?;
+        self.dir
+            .user_by_token(token)
+            .ok_or_else(|| ApiError::Forbidden("unknown user token".into()))
+    }
+
+    /// The partner system behind the request's agreement credential.
+    pub(crate) fn partner(&self, headers: &HeaderMap) -> Result<&FdPartner, ApiError> {
+        let token = bearer(headers)?.ok_or_else(|| {
+            ApiError::Unauthorized(
+                "interconnection needs the agreement credential as a bearer token".into(),
+            )
+        })?;
+        self.dir.partner_by_credential(token).ok_or_else(|| {
+            ApiError::Forbidden("the credential matches no service agreement".into())
+        })
+    }
+
+    /// Send one binary message to a partner's MCData server.
+    pub(crate) async fn send_to_partner(
+        &self,
+        partner: &FdPartner,
+        recipient: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), ApiError> {
+        let url = format!(
+            "{}/interconnect",
+            partner.mcdata_server.trim_end_matches('/')
+        );
+        let req = Request::post(&url)
+            .header(http::header::CONTENT_TYPE, crate::codec::MIME)
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", partner.credential),
+            )
+            .header("x-mcdata-recipient", recipient)
+            .header("x-mcdata-system", self.cfg.system_id.as_str())
+            .body(http_body_util::Full::new(Bytes::from(bytes)))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .map_err(|_| {
+                ApiError::GatewayTimeout(format!(
+                    "the MCData server of {} did not answer",
+                    partner.system_id
+                ))
+            })?
+            .map_err(|e| {
+                ApiError::BadGateway(format!(
+                    "cannot reach the MCData server of {}: {e}",
+                    partner.system_id
+                ))
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            self.metrics
+                .fd_messages
+                .with_label_values(&["out", "ok"])
+                .inc();
+            return Ok(());
+        }
+        self.metrics
+            .fd_messages
+            .with_label_values(&["out", "refused"])
+            .inc();
+        let text = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let reason = serde_json::from_slice::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["reason"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&text).into_owned());
+        Err(match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound(format!("{}: {reason}", partner.system_id)),
+            _ => ApiError::BadGateway(format!(
+                "the MCData server of {} answered {status}: {reason}",
+                partner.system_id
+            )),
+        })
+    }
+
+    async fn route(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> (&'static str, Result<Response<Body>, ApiError>) {
+        let path = req.uri().path().to_string();
+        let m = req.method().clone();
+        use http::Method;
+        match (m, path.as_str()) {
+            (Method::GET, "/healthz") => (
+                "healthz",
+                Ok(body::json(
+                    StatusCode::OK,
+                    &serde_json::json!({"status": "ok"}),
+                )),
+            ),
+            (Method::GET, "/metrics") => {
+                let mut resp = Response::new(body::full(self.metrics.render()));
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(metrics::CONTENT_TYPE),
+                );
+                ("metrics", Ok(resp))
+            }
+            (Method::POST, "/fd/requests") => ("fd_requests", self.send_request(req).await),
+            (Method::GET, "/fd/events") => ("fd_events", self.event_stream(&req)),
+            (Method::POST, "/fd/responses") => ("fd_responses", self.respond(req).await),
+            (Method::POST, "/fd/reports") => ("fd_reports", self.report(req).await),
+            (Method::GET, "/fd/history") => ("fd_history", self.history(&req)),
+            (Method::POST, "/interconnect") => ("interconnect", self.interconnect(req).await),
+            (
+                _,
+                "/fd/requests" | "/fd/events" | "/fd/responses" | "/fd/reports" | "/fd/history"
+                | "/interconnect",
+            ) => (
+                "other",
+                Err(ApiError::MethodNotAllowed(format!(
+                    "{} is not supported on {path}",
+                    req.method()
+                ))),
+            ),
+            _ => (
+                "other",
+                Err(ApiError::NotFound(format!("no route for {path}"))),
+            ),
+        }
+    }
+}
+
+/// Read a request body of at most `limit` bytes.
+pub(crate) async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
+}
+
+/// Read a JSON request body.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, ApiError> {
+    let b = read_body(req, 64 * 1024).await?;
+    serde_json::from_slice(&b).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+impl Handler for FdServer {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            let metrics = self.metrics.clone();
+            let (route, result) = self.route(req).await;
+            let resp = result.unwrap_or_else(|e| {
+                tracing::info!(%method, path, error = %e, "request refused");
+                e.into_response()
+            });
+            metrics
+                .requests
+                .with_label_values(&[route, method.as_str(), resp.status().as_str()])
+                .inc();
+            tracing::debug!(target: "mcdata::access", %method, path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+            resp
+        })
+    }
+}

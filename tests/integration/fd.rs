@@ -1,0 +1,659 @@
+//! The whole procedure of TS 23.282 7.5.2.4.3 across two systems, through the client
+//! library, and every refusal on the way.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use mcdata::client::{
+    handle_request, Decision, EventStream, FdEvent, FileInfo, HistoryQuery, McDataClient, SendFd,
+};
+use mcdata::fd::config::{FdPartner, FdUser};
+use mcdata::system::{RunningSystem, SystemConfig};
+use sha2::{Digest, Sha256};
+
+use crate::harness::*;
+
+pub struct Two {
+    pub a: RunningSystem,
+    pub b: RunningSystem,
+    pub alice: McDataClient,
+    pub carol: McDataClient,
+    pub bob: McDataClient,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+const CRED: &str = "agreement-ab-1";
+
+fn user(id: &str, token: &str, may_send: bool) -> FdUser {
+    FdUser {
+        id: id.into(),
+        token: token.into(),
+        may_send_fd: may_send,
+        may_query_history: true,
+    }
+}
+
+pub async fn two_systems(
+    tweak_a: impl FnOnce(&mut SystemConfig),
+    tweak_b: impl FnOnce(&mut SystemConfig),
+) -> Two {
+    let (csa, fda, csb, fdb) = (bind().await, bind().await, bind().await, bind().await);
+    let addr = |l: &tokio::net::TcpListener| l.local_addr().unwrap();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = SystemConfig {
+        system_id: "A".into(),
+        store: format!("file://{}", da.path().display()),
+        ..Default::default()
+    };
+    a.content_server.listen = addr(&csa);
+    a.content_server.fsync = false;
+    a.fd_server.listen = addr(&fda);
+    a.max_data_size_fd_bytes = 8 * 1024 * 1024;
+    a.fd_server.max_data_size_auto_recv_bytes = 1024;
+    a.users = vec![
+        user("alice@a", "tok-alice-a", true),
+        user("carol@a", "tok-carol-a", false),
+    ];
+    a.partners = vec![FdPartner {
+        system_id: "B".into(),
+        mcdata_server: format!("http://{}", addr(&fdb)),
+        content_server: format!("http://{}", addr(&csb)),
+        credential: CRED.into(),
+        users: vec!["*@b".into()],
+    }];
+    let mut b = SystemConfig {
+        system_id: "B".into(),
+        store: format!("file://{}", db.path().display()),
+        ..Default::default()
+    };
+    b.content_server.listen = addr(&csb);
+    b.content_server.fsync = false;
+    b.fd_server.listen = addr(&fdb);
+    b.users = vec![user("bob@b", "tok-bob-b", true)];
+    b.partners = vec![FdPartner {
+        system_id: "A".into(),
+        mcdata_server: format!("http://{}", addr(&fda)),
+        content_server: format!("http://{}", addr(&csa)),
+        credential: CRED.into(),
+        users: vec!["*@a".into()],
+    }];
+    tweak_a(&mut a);
+    tweak_b(&mut b);
+    let ra = RunningSystem::start_on(csa, fda, &a)
+        .await
+        .expect("system A");
+    let rb = RunningSystem::start_on(csb, fdb, &b)
+        .await
+        .expect("system B");
+    let alice = McDataClient::new("alice@a", "tok-alice-a", ra.fd.base(), ra.content.base());
+    let carol = McDataClient::new("carol@a", "tok-carol-a", ra.fd.base(), ra.content.base());
+    let bob = McDataClient::new("bob@b", "tok-bob-b", rb.fd.base(), rb.content.base());
+    Two {
+        a: ra,
+        b: rb,
+        alice,
+        carol,
+        bob,
+        _dirs: (da, db),
+    }
+}
+
+async fn next(events: &mut EventStream) -> FdEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("stream open")
+        .expect("event decodes")
+        .1
+}
+
+async fn nothing_within(events: &mut EventStream, d: Duration) -> bool {
+    tokio::time::timeout(d, events.next()).await.is_err()
+}
+
+fn send(to: &str, url: &str, report: bool) -> SendFd {
+    SendFd {
+        to: to.into(),
+        file_url: url.into(),
+        metadata: None,
+        conversation_id: None,
+        mandatory_download: false,
+        download_report: report,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_sixteen_steps_across_two_systems() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let mut bob_ev = t.bob.events(None).await.unwrap();
+    let mut alice_ev = t.alice.events(None).await.unwrap();
+    let data = data(3 * 1024 * 1024, 31);
+    let sha = format!("{:x}", Sha256::digest(&data));
+    // Pre-condition 2: uploaded to the primary content server (7.5.2.2).
+    let up = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data.clone()),
+            "scene.bin",
+            "application/octet-stream",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(up.sha256, sha);
+
+    // Steps 1-4: FD request with a download completed report wanted.
+    let mut req = send("bob@b", &up.url, true);
+    req.metadata = Some(FileInfo {
+        name: Some("scene.bin".into()),
+        ..Default::default()
+    });
+    let sent = t.alice.send_fd(&req).await.unwrap();
+    assert_eq!(sent.to_system, "B");
+    assert!(
+        !sent.mandatory_download,
+        "3 MiB is above max-data-size-auto-recv-bytes"
+    );
+
+    // Step 5: delivered to client 2, URL prefixed with the partner content server URI.
+    let FdEvent::Request(incoming) = next(&mut bob_ev).await else {
+        panic!("expected an FD request")
+    };
+    assert_eq!(incoming.message_id, sent.message_id);
+    assert_eq!(incoming.conversation_id, sent.conversation_id);
+    assert_eq!(incoming.from, "alice@a");
+    assert_eq!(
+        incoming.file_url,
+        format!("{}/{}", t.b.content.base(), up.url)
+    );
+    assert_eq!(
+        incoming.metadata.size,
+        Some(data.len() as u64),
+        "size as the primary content server reports it"
+    );
+    assert!(incoming.download_report);
+
+    // Steps 6-9: accept, forwarded back to client 1.
+    t.bob.respond(incoming.message_id, true).await.unwrap();
+    match next(&mut alice_ev).await {
+        FdEvent::Response {
+            message_id,
+            disposition,
+            from,
+            ..
+        } => {
+            assert_eq!(
+                (message_id, disposition.as_str(), from.as_str()),
+                (sent.message_id, "accepted", "bob@b")
+            );
+        }
+        other => panic!("expected the FD response, got {other:?}"),
+    }
+
+    // Steps 10-13: download through the partner content server; then a hit.
+    let mut sink = tokio::io::sink();
+    let first = t
+        .bob
+        .download(&incoming.file_url, &mut sink, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.sha256.as_str(), first.x_cache.as_deref()),
+        (sha.as_str(), Some("MISS"))
+    );
+    let second = t
+        .bob
+        .download(&incoming.file_url, &mut sink, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.sha256.as_str(), second.x_cache.as_deref()),
+        (sha.as_str(), Some("HIT"))
+    );
+    // Step 12: the primary content server recorded the delivery to system B.
+    let rec = t.alice.deliveries(&up.url).await.unwrap();
+    assert_eq!(rec["systems"]["B"]["count"], 1);
+
+    // Steps 14-16: report, stored at both MCData servers, delivered to client 1.
+    t.bob.report(incoming.message_id).await.unwrap();
+    match next(&mut alice_ev).await {
+        FdEvent::Report {
+            message_id,
+            from,
+            file_url,
+            ..
+        } => {
+            assert_eq!(
+                (message_id, from.as_str(), file_url.as_str()),
+                (sent.message_id, "bob@b", up.url.as_str())
+            );
+        }
+        other => panic!("expected the report, got {other:?}"),
+    }
+    let by_msg = HistoryQuery {
+        conversation_id: None,
+        message_id: Some(sent.message_id),
+        file_url: None,
+    };
+    let at_a = t.alice.history(&by_msg).await.unwrap();
+    let at_b = t.bob.history(&by_msg).await.unwrap();
+    assert_eq!(
+        (
+            at_a.len(),
+            at_a[0].system.as_str(),
+            at_a[0].reporter.as_str()
+        ),
+        (1, "A", "bob@b")
+    );
+    assert_eq!((at_b.len(), at_b[0].system.as_str()), (1, "B"));
+    let by_conv = HistoryQuery {
+        conversation_id: Some(sent.conversation_id),
+        message_id: None,
+        file_url: None,
+    };
+    assert_eq!(t.alice.history(&by_conv).await.unwrap().len(), 1);
+    // The partner's user can name the file by the URL it knows (the prefixed one).
+    let by_url = HistoryQuery {
+        conversation_id: None,
+        message_id: None,
+        file_url: Some(incoming.file_url.clone()),
+    };
+    assert_eq!(t.bob.history(&by_url).await.unwrap().len(), 1);
+    let by_orig = HistoryQuery {
+        conversation_id: None,
+        message_id: None,
+        file_url: Some(up.url.clone()),
+    };
+    assert_eq!(t.alice.history(&by_orig).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn reject_path() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let mut bob_ev = t.bob.events(None).await.unwrap();
+    let mut alice_ev = t.alice.events(None).await.unwrap();
+    let up = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data(50_000, 1)),
+            "x.bin",
+            "application/octet-stream",
+            None,
+        )
+        .await
+        .unwrap();
+    let sent = t
+        .alice
+        .send_fd(&send("bob@b", &up.url, true))
+        .await
+        .unwrap();
+    let FdEvent::Request(incoming) = next(&mut bob_ev).await else {
+        panic!()
+    };
+    let h = handle_request(&t.bob, &incoming, Decision::Reject, None, true)
+        .await
+        .unwrap();
+    assert!(h.responded && h.download.is_none());
+    match next(&mut alice_ev).await {
+        FdEvent::Response {
+            message_id,
+            disposition,
+            ..
+        } => assert_eq!(
+            (message_id, disposition.as_str()),
+            (sent.message_id, "rejected")
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Nothing was retrieved.
+    let rec = t.alice.deliveries(&up.url).await.unwrap();
+    assert!(rec["systems"].as_object().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn ignore_path_sends_nothing() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let mut bob_ev = t.bob.events(None).await.unwrap();
+    let mut alice_ev = t.alice.events(None).await.unwrap();
+    let up = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data(50_000, 2)),
+            "x.bin",
+            "application/octet-stream",
+            None,
+        )
+        .await
+        .unwrap();
+    t.alice
+        .send_fd(&send("bob@b", &up.url, false))
+        .await
+        .unwrap();
+    let FdEvent::Request(incoming) = next(&mut bob_ev).await else {
+        panic!()
+    };
+    let h = handle_request(&t.bob, &incoming, Decision::Ignore, None, false)
+        .await
+        .unwrap();
+    assert!(!h.responded);
+    assert!(
+        nothing_within(&mut alice_ev, Duration::from_millis(700)).await,
+        "client 1 hears nothing"
+    );
+}
+
+#[tokio::test]
+async fn small_files_are_mandatory_downloads_and_auto_accepted() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let mut bob_ev = t.bob.events(None).await.unwrap();
+    let mut alice_ev = t.alice.events(None).await.unwrap();
+    let up = t
+        .alice
+        .upload_bytes(
+            Bytes::from_static(b"tiny file"),
+            "t.txt",
+            "text/plain",
+            None,
+        )
+        .await
+        .unwrap();
+    let sent = t
+        .alice
+        .send_fd(&send("bob@b", &up.url, true))
+        .await
+        .unwrap();
+    assert!(
+        sent.mandatory_download,
+        "at or under max-data-size-auto-recv-bytes"
+    );
+    let FdEvent::Request(incoming) = next(&mut bob_ev).await else {
+        panic!()
+    };
+    assert!(incoming.mandatory_download);
+    let dir = tempfile::tempdir().unwrap();
+    // The user would reject, but a mandatory download is accepted automatically (step 7).
+    let h = handle_request(&t.bob, &incoming, Decision::Reject, Some(dir.path()), true)
+        .await
+        .unwrap();
+    assert!(matches!(h.decision, Decision::Accept));
+    assert_eq!(h.sha256_ok, Some(true));
+    assert!(h.reported);
+    match next(&mut alice_ev).await {
+        FdEvent::Response { disposition, .. } => assert_eq!(disposition, "accepted"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(next(&mut alice_ev).await, FdEvent::Report { .. }));
+}
+
+#[tokio::test]
+async fn refusals_size_sender_recipient_and_tokens() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let up = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data(10_000, 3)),
+            "x.bin",
+            "application/octet-stream",
+            None,
+        )
+        .await
+        .unwrap();
+    // Size: the request names a foreign file of 9 MiB (above 8 MiB).
+    let mut big = send("bob@b", "http://127.0.0.1:9/files/elsewhere", false);
+    big.metadata = Some(FileInfo {
+        size: Some(9 * 1024 * 1024),
+        ..Default::default()
+    });
+    let e = t.alice.send_fd(&big).await.unwrap_err();
+    assert_eq!(e.status(), Some(413));
+    // A sender who may not send FD.
+    let e = t
+        .carol
+        .send_fd(&send("bob@b", &up.url, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(403));
+    assert!(e.to_string().contains("not authorized"));
+    // An unknown recipient.
+    let e = t
+        .alice
+        .send_fd(&send("nobody@nowhere", &up.url, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    // No token, a wrong token.
+    let url = format!("{}/fd/requests", t.a.fd.base());
+    let body = Bytes::from(
+        serde_json::to_vec(&serde_json::json!({"to": "bob@b", "file_url": up.url})).unwrap(),
+    );
+    assert_eq!(
+        request(Method::POST, &url, &[], body.clone()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        request(
+            Method::POST,
+            &url,
+            &[("authorization", "Bearer nope-nope")],
+            body
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    // Malformed JSON gets a reason.
+    let r = request(
+        Method::POST,
+        &url,
+        &[("authorization", "Bearer tok-alice-a")],
+        Bytes::from_static(b"{\"to\":"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["reason"].as_str().unwrap().contains("JSON"));
+    // A report nobody asked for.
+    let mut bob_ev = t.bob.events(None).await.unwrap();
+    t.alice
+        .send_fd(&send("bob@b", &up.url, false))
+        .await
+        .unwrap();
+    let FdEvent::Request(incoming) = next(&mut bob_ev).await else {
+        panic!()
+    };
+    assert_eq!(
+        t.bob
+            .report(incoming.message_id)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(409)
+    );
+    // Someone else's request cannot be answered.
+    assert_eq!(
+        t.alice
+            .respond(incoming.message_id, true)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+}
+
+#[tokio::test]
+async fn wrong_agreement_credential_between_mcdata_servers() {
+    let t = two_systems(
+        |a| a.partners[0].credential = "not-the-agreement".into(),
+        |_| {},
+    )
+    .await;
+    let up = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data(10_000, 4)),
+            "x.bin",
+            "application/octet-stream",
+            None,
+        )
+        .await
+        .unwrap();
+    let e = t
+        .alice
+        .send_fd(&send("bob@b", &up.url, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(502));
+    assert!(e.to_string().contains("403"), "{e}");
+    // Straight to the interconnection endpoint.
+    let url = format!("{}/interconnect", t.b.fd.base());
+    let r = request(
+        Method::POST,
+        &url,
+        &[
+            ("authorization", "Bearer wrong-credential"),
+            ("content-type", mcdata::codec::MIME),
+            ("x-mcdata-recipient", "bob@b"),
+        ],
+        Bytes::from_static(&[2, 0, 0, 0, 0, 0]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // With the right credential, undecodable bytes get the decoder's reason.
+    let r = request(
+        Method::POST,
+        &url,
+        &[
+            ("authorization", &format!("Bearer {CRED}")),
+            ("content-type", mcdata::codec::MIME),
+            ("x-mcdata-recipient", "bob@b"),
+        ],
+        Bytes::from_static(&[2, 0, 0, 0, 0, 0]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["reason"].as_str().unwrap().contains("undecodable"));
+}
+
+#[tokio::test]
+async fn network_notifications_after_removal_and_expiry() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let mut bob_ev = t.bob.events(None).await.unwrap();
+    let removed = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data(20_000, 5)),
+            "r.bin",
+            "application/octet-stream",
+            None,
+        )
+        .await
+        .unwrap();
+    let expiring = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data(20_000, 6)),
+            "e.bin",
+            "application/octet-stream",
+            Some("2s"),
+        )
+        .await
+        .unwrap();
+    let s1 = t
+        .alice
+        .send_fd(&send("bob@b", &removed.url, false))
+        .await
+        .unwrap();
+    let s2 = t
+        .alice
+        .send_fd(&send("bob@b", &expiring.url, false))
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut bob_ev).await, FdEvent::Request(_)));
+    assert!(matches!(next(&mut bob_ev).await, FdEvent::Request(_)));
+    t.alice.delete_file(&removed.url).await.unwrap();
+    match next(&mut bob_ev).await {
+        FdEvent::NetworkNotification {
+            message_id,
+            kind,
+            file_url,
+            ..
+        } => {
+            assert_eq!((message_id, kind.as_str()), (s1.message_id, "deleted"));
+            assert_eq!(
+                file_url,
+                format!("{}/{}", t.b.content.base(), removed.url),
+                "the URL client 2 knows"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match next(&mut bob_ev).await {
+        FdEvent::NetworkNotification {
+            message_id, kind, ..
+        } => assert_eq!((message_id, kind.as_str()), (s2.message_id, "expired")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn offline_events_wait_and_last_event_id_replays() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let up = t
+        .alice
+        .upload_bytes(
+            Bytes::from(data(10_000, 7)),
+            "x.bin",
+            "application/octet-stream",
+            None,
+        )
+        .await
+        .unwrap();
+    // Bob is offline when both requests arrive.
+    let s1 = t
+        .alice
+        .send_fd(&send("bob@b", &up.url, false))
+        .await
+        .unwrap();
+    let s2 = t
+        .alice
+        .send_fd(&send("bob@b", &up.url, false))
+        .await
+        .unwrap();
+    let mut ev = t.bob.events(None).await.unwrap();
+    let (id1, e1) = tokio::time::timeout(Duration::from_secs(5), ev.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let (_, e2) = tokio::time::timeout(Duration::from_secs(5), ev.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(e1.message_id(), Some(s1.message_id));
+    assert_eq!(e2.message_id(), Some(s2.message_id));
+    drop(ev);
+    // Reconnecting with the first id replays the second; a fresh connection gets nothing old.
+    let mut replay = t.bob.events(Some(id1)).await.unwrap();
+    let (_, again) = tokio::time::timeout(Duration::from_secs(5), replay.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.message_id(), Some(s2.message_id));
+    let mut fresh = t.bob.events(None).await.unwrap();
+    assert!(nothing_within(&mut fresh, Duration::from_millis(500)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_and_every_check_holds() {
+    let args = mcdata::demo::DemoArgs {
+        keep_running: false,
+        size: 256 * 1024,
+        file: None,
+    };
+    assert!(
+        mcdata::demo::run(args).await.expect("demo ran"),
+        "every demo check held"
+    );
+}
