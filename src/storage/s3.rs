@@ -22,12 +22,14 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjPath;
 use object_store::{
-    BackoffConfig, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-    WriteMultipart,
+    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig,
 };
-use sha2::{Digest, Sha256};
 
-use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Listed, StoreError, Written};
+use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Listed, StoreError};
+
+mod writer;
+use writer::S3Writer;
 
 /// Size of one multipart part (S3 wants at least 5 MiB for all but the last).
 pub const PART: usize = 8 * 1024 * 1024;
@@ -68,7 +70,10 @@ impl std::fmt::Debug for S3Options {
 
 /// Objects under `prefix` in one bucket.
 pub struct S3Blobs {
+    /// Every request but streamed reads (each bounded to 30 s).
     inner: Arc<AmazonS3>,
+    /// Streamed reads of bodies.
+    reader: Arc<AmazonS3>,
     bucket: String,
     /// Key prefix without leading or trailing slash; may be empty.
     prefix: String,
@@ -147,9 +152,20 @@ impl S3Blobs {
                     .into(),
             ));
         }
+        // Streamed reads are bounded by silence, not by duration: a large hit to a slow
+        // client may take far longer than the 30 s that bound every other request.
+        let streaming = b
+            .clone()
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "24h")
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ReadTimeout),
+                "30s",
+            );
         let inner = b.build().map_err(|e| unusable(chain(&e)))?;
+        let reader = streaming.build().map_err(|e| unusable(chain(&e)))?;
         Ok(S3Blobs {
             inner: Arc::new(inner),
+            reader: Arc::new(reader),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             endpoint: endpoint.unwrap_or_else(|| "AWS".into()),
@@ -254,14 +270,10 @@ impl BlobStore for S3Blobs {
 
     fn create<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>> {
         Box::pin(async move {
-            Ok(Box::new(S3Writer {
-                store: self.inner.clone(),
-                path: self.path(key),
-                key: key.to_string(),
-                upload: Upload::Buffer(Vec::new(), 0),
-                hasher: Some(Sha256::new()),
-                len: 0,
-            }) as Box<dyn BlobWriter>)
+            Ok(
+                Box::new(S3Writer::new(self.inner.clone(), self.path(key), key))
+                    as Box<dyn BlobWriter>,
+            )
         })
     }
 
@@ -285,7 +297,7 @@ impl BlobStore for S3Blobs {
                 ..Default::default()
             };
             let got = self
-                .inner
+                .reader
                 .get_opts(&path, opts)
                 .await
                 .map_err(|e| os_err(key, e))?;
@@ -350,154 +362,6 @@ impl BlobStore for S3Blobs {
         // object_store cannot list incomplete multipart uploads: the bucket's lifecycle
         // rule (AbortIncompleteMultipartUpload) removes those a crash left behind.
         Box::pin(async { Ok(0) })
-    }
-}
-
-/// Where a writer's bytes are.
-enum Upload {
-    /// Less than one part so far, in memory; no request made yet.
-    Buffer(Vec<Bytes>, usize),
-    /// A multipart upload is open.
-    Multipart(WriteMultipart),
-    /// Finished or handed to `finish`.
-    Closed,
-}
-
-/// A body streaming into S3.
-struct S3Writer {
-    store: Arc<AmazonS3>,
-    path: ObjPath,
-    key: String,
-    upload: Upload,
-    /// `None` after a failed write: the writer is unusable.
-    hasher: Option<Sha256>,
-    len: u64,
-}
-
-impl S3Writer {
-    async fn push(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        match std::mem::replace(&mut self.upload, Upload::Closed) {
-            Upload::Buffer(mut parts, held) => {
-                let held = held + chunk.len();
-                parts.push(chunk);
-                if held < PART {
-                    self.upload = Upload::Buffer(parts, held);
-                    return Ok(());
-                }
-                let upload = self
-                    .store
-                    .put_multipart(&self.path)
-                    .await
-                    .map_err(|e| os_err(&self.key, e))?;
-                let mut wm = WriteMultipart::new_with_chunk_size(upload, PART);
-                for p in parts {
-                    wm.put(p);
-                }
-                self.upload = Upload::Multipart(wm);
-                Ok(())
-            }
-            Upload::Multipart(mut wm) => {
-                // Back-pressure: wait while PARTS_IN_FLIGHT parts upload, so memory stays
-                // bounded whatever the speed of the source.
-                let ready = wm.wait_for_capacity(PARTS_IN_FLIGHT).await;
-                wm.put(chunk);
-                // Put back even on error, so that dropping the writer aborts the upload.
-                self.upload = Upload::Multipart(wm);
-                ready.map_err(|e| os_err(&self.key, e))
-            }
-            Upload::Closed => Err(StoreError::Task("write after finish".into())),
-        }
-    }
-}
-
-impl BlobWriter for S3Writer {
-    fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            let Some(mut hasher) = self.hasher.take() else {
-                return Err(StoreError::Task("writer failed earlier".into()));
-            };
-            let n = chunk.len() as u64;
-            let c = chunk.clone();
-            let hasher = tokio::task::spawn_blocking(move || {
-                hasher.update(&c);
-                hasher
-            })
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?;
-            self.push(chunk).await?;
-            self.hasher = Some(hasher);
-            self.len += n;
-            Ok(())
-        })
-    }
-
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn sha256(&self) -> [u8; 32] {
-        self.hasher
-            .clone()
-            .map(|h| h.finalize().into())
-            .unwrap_or_default()
-    }
-
-    fn read_handle(&self) -> Option<Arc<std::fs::File>> {
-        None
-    }
-
-    fn finish(mut self: Box<Self>) -> BoxFut<'static, Result<Written, StoreError>> {
-        Box::pin(async move {
-            if self.hasher.is_none() {
-                return Err(StoreError::Task("writer failed earlier".into()));
-            }
-            let written = Written {
-                len: self.len,
-                sha256: self.sha256(),
-            };
-            match std::mem::replace(&mut self.upload, Upload::Closed) {
-                Upload::Buffer(parts, _) => {
-                    let payload: PutPayload = parts.into_iter().collect();
-                    self.store
-                        .put(&self.path, payload)
-                        .await
-                        .map_err(|e| os_err(&self.key, e))?;
-                }
-                // On failure WriteMultipart aborts the upload itself.
-                Upload::Multipart(wm) => {
-                    wm.finish().await.map_err(|e| os_err(&self.key, e))?;
-                }
-                Upload::Closed => return Err(StoreError::Task("finished twice".into())),
-            }
-            Ok(written)
-        })
-    }
-}
-
-impl Drop for S3Writer {
-    fn drop(&mut self) {
-        let Upload::Multipart(wm) = std::mem::replace(&mut self.upload, Upload::Closed) else {
-            return;
-        };
-        let key = self.key.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    match wm.abort().await {
-                        Ok(()) => tracing::debug!(key, "multipart upload aborted"),
-                        Err(e) => tracing::warn!(
-                            key,
-                            error = %e,
-                            "could not abort a multipart upload; the bucket's lifecycle rule will remove it"
-                        ),
-                    }
-                });
-            }
-            Err(_) => tracing::warn!(
-                key,
-                "no runtime to abort a multipart upload; the bucket's lifecycle rule will remove it"
-            ),
-        }
     }
 }
 
