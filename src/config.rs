@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::Args;
 use serde::{Deserialize, Deserializer};
 
+use crate::storage::{S3Options, StoreOptions};
+
 /// Errors in the configuration; reported at start-up, before anything listens.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -67,8 +69,29 @@ pub struct ContentServerConfig {
     /// The URI clients reach this server at (upload `Location`s and the partner prefix).
     /// Defaults to `http://<listen>`.
     pub public_uri: Option<String>,
-    /// Where objects live: `file:///abs/path` or a relative `file://./dir`.
+    /// Where objects live: `file:///abs/path`, a relative `file://./dir`, or
+    /// `s3://bucket/prefix` on an S3-compatible server such as MinIO.
     pub store: String,
+    /// S3 endpoint, e.g. `http://127.0.0.1:9000`; default `AWS_ENDPOINT_URL` (or AWS).
+    pub s3_endpoint: Option<String>,
+    /// S3 region; default `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub s3_region: Option<String>,
+    /// S3 access key; default `AWS_ACCESS_KEY_ID`.
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret key; default `AWS_SECRET_ACCESS_KEY`. Kept out of logs.
+    pub s3_secret_access_key: Option<Secret>,
+    /// Allow plain http to the S3 endpoint; default: when the endpoint is `http://...`.
+    pub s3_allow_http: Option<bool>,
+    /// Virtual-hosted-style S3 requests (`bucket.host`) instead of path-style (`host/bucket`).
+    pub s3_virtual_hosted_style: bool,
+    /// Directory of the spool files that running fills keep for their clients when the
+    /// store has no local file to read (S3) or fails; default the OS temp dir. The files
+    /// are unlinked at creation, so nothing is ever left there.
+    pub spool_dir: Option<PathBuf>,
+    /// After a store failure, how long the partner passes fills through without trying
+    /// the store (then the next fill tries again).
+    #[serde(deserialize_with = "de_duration")]
+    pub store_retry_after: Duration,
     /// Maximum data size for FD: larger uploads get 413.
     pub max_data_size_fd_bytes: u64,
     /// Availability of an upload that asks for none.
@@ -108,6 +131,14 @@ impl Default for ContentServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_uri: None,
             store: "file://./mcdata-data".into(),
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: None,
+            s3_virtual_hosted_style: false,
+            spool_dir: None,
+            store_retry_after: Duration::from_secs(10),
             max_data_size_fd_bytes: 512 * 1024 * 1024,
             default_file_availability: Duration::from_secs(24 * 3600),
             max_file_availability: Duration::from_secs(7 * 24 * 3600),
@@ -124,7 +155,38 @@ impl Default for ContentServerConfig {
     }
 }
 
+/// A secret from the config file: never printed by `Debug`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 impl ContentServerConfig {
+    /// How to open [`ContentServerConfig::store`].
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            fsync: self.fsync,
+            s3: S3Options {
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.as_ref().map(|s| s.0.clone()),
+                allow_http: self.s3_allow_http,
+                virtual_hosted_style: self.s3_virtual_hosted_style,
+            },
+        }
+    }
+
+    /// The spool directory, the OS temp dir unless configured.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+
     /// The public URI without a trailing slash.
     pub fn public_base(&self) -> String {
         match &self.public_uri {
@@ -143,6 +205,22 @@ impl ContentServerConfig {
                 "default-file-availability",
                 "must not exceed max-file-availability",
             ));
+        }
+        if !self.store.starts_with("file://") && !self.store.starts_with("s3://") {
+            return Err(invalid(
+                "store",
+                format!("{}: use file:///path or s3://bucket/prefix", self.store),
+            ));
+        }
+        if let Some(e) = &self.s3_endpoint {
+            let u =
+                url::Url::parse(e).map_err(|err| invalid("s3-endpoint", format!("{e}: {err}")))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(invalid(
+                    "s3-endpoint",
+                    format!("{e}: need http(s)://host:port"),
+                ));
+            }
         }
         if self.cache_max_bytes < 1024 {
             return Err(invalid("cache-max-bytes", "must be at least 1024"));
@@ -257,8 +335,21 @@ pub struct ContentServerArgs {
     #[arg(long)]
     pub public_uri: Option<String>,
     /// Object storage [default: file://./mcdata-data]. Example: --store file:///var/lib/mcdata
+    /// or --store s3://mcdata/partner-b (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
     #[arg(long)]
     pub store: Option<String>,
+    /// S3 endpoint [default: AWS_ENDPOINT_URL]. Example: --s3-endpoint http://127.0.0.1:9000
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// S3 region [default: AWS_REGION, else us-east-1]
+    #[arg(long)]
+    pub s3_region: Option<String>,
+    /// Directory for the (unlinked) spool files of running fills [default: the OS temp dir]
+    #[arg(long)]
+    pub spool_dir: Option<PathBuf>,
+    /// After a store failure, pass fills through this long before trying the store again [default: 10s]
+    #[arg(long, value_parser = parse_duration)]
+    pub store_retry_after: Option<Duration>,
     /// Largest upload accepted, in bytes (TS 24.484 max-data-size-fd) [default: 536870912]
     #[arg(long)]
     pub max_data_size_fd_bytes: Option<u64>,
@@ -322,10 +413,20 @@ impl ContentServerArgs {
             cache_max_object_bytes,
             upstream_header_timeout,
             upstream_idle_timeout,
-            fsync
+            fsync,
+            store_retry_after
         );
         if self.public_uri.is_some() {
             cfg.public_uri = self.public_uri.clone();
+        }
+        if self.s3_endpoint.is_some() {
+            cfg.s3_endpoint = self.s3_endpoint.clone();
+        }
+        if self.s3_region.is_some() {
+            cfg.s3_region = self.s3_region.clone();
+        }
+        if self.spool_dir.is_some() {
+            cfg.spool_dir = self.spool_dir.clone();
         }
         cfg.peers.extend(self.peers.iter().cloned());
         cfg.users.extend(self.users.iter().cloned());
@@ -389,5 +490,31 @@ mod tests {
             .push(parse_peer("B,ftp://x,secret-secret").unwrap());
         assert!(cfg.validate().is_err());
         assert!(parse_peer("B,http://x").is_err());
+        let cfg = ContentServerConfig {
+            store: "ftp://x".into(),
+            ..Default::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn s3_keys_and_secret_redacted() {
+        let text = r#"
+            store = "s3://mcdata/partner-b"
+            s3-endpoint = "http://127.0.0.1:9000"
+            s3-access-key-id = "mcdata"
+            s3-secret-access-key = "very-secret-key"
+            spool-dir = "/var/tmp/mcdata"
+        "#;
+        let cfg: ContentServerConfig = toml::from_str(text).unwrap();
+        cfg.validate().unwrap();
+        let opts = cfg.store_options();
+        assert_eq!(
+            opts.s3.secret_access_key.as_deref(),
+            Some("very-secret-key")
+        );
+        assert_eq!(cfg.spool_dir(), PathBuf::from("/var/tmp/mcdata"));
+        assert!(!format!("{cfg:?}").contains("very-secret-key"));
+        assert!(!format!("{opts:?}").contains("very-secret-key"));
     }
 }

@@ -40,6 +40,11 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("peer {0}: content-server is not a URL")]
     PeerUrl(String),
+    #[error("spool directory {dir}: {source}")]
+    Spool {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The assembled server.
@@ -94,7 +99,7 @@ impl ContentServer {
         listener: TcpListener,
         cfg: ContentServerConfig,
     ) -> Result<Running, StartError> {
-        let store = open_store(&cfg.store, cfg.fsync)?;
+        let store = open_store(&cfg.store, &cfg.store_options()).await?;
         Self::start_with(listener, cfg, store, Metrics::new()?).await
     }
 
@@ -112,6 +117,11 @@ impl ContentServer {
         }
         let public_base = cfg.public_base();
         let swept = store.sweep_staging().await?;
+        let spool_dir = cfg.spool_dir();
+        crate::cache::spool::check_dir(&spool_dir).map_err(|source| StartError::Spool {
+            dir: spool_dir.clone(),
+            source,
+        })?;
         let access = Arc::new(Access::new(&cfg.users, &cfg.peers));
         let client = new_client(cfg.upstream_header_timeout);
 
@@ -159,6 +169,8 @@ impl ContentServer {
                 max_object_bytes: cfg.cache_max_object_bytes,
                 header_timeout: cfg.upstream_header_timeout,
                 idle_timeout: cfg.upstream_idle_timeout,
+                spool_dir: spool_dir.clone(),
+                store_retry_after: cfg.store_retry_after,
             },
             Allowlist::new(allow),
             access.clone(),
@@ -172,6 +184,7 @@ impl ContentServer {
             %addr,
             public = public_base,
             store = store.describe(),
+            spool = %spool_dir.display(),
             files,
             cached = report.loaded,
             expired_at_start = report.expired,

@@ -3,7 +3,9 @@
 //!
 //! The names answer the operator's first question, "is the cache working?":
 //! `mcdata_cache_requests_total{result="hit"|"miss"|"coalesced"|"pass"}` against
-//! `mcdata_upstream_fetches_total`, with bytes served and fetched beside them.
+//! `mcdata_upstream_fetches_total`, with bytes served and fetched beside them; and the
+//! second, "is the store working?": `mcdata_store_errors_total{op}`, `mcdata_store_degraded`
+//! and `mcdata_store_bypassed_fills_total`.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -50,6 +52,11 @@ pub struct Metrics {
     pub purges_received: IntCounterVec,
     /// Storage errors by operation.
     pub store_errors: IntCounterVec,
+    /// 1 while the object store is failing (the partner serves without keeping copies),
+    /// back to 0 at the next successful store operation.
+    pub store_degraded: IntGauge,
+    /// Fills served to their clients without keeping a copy because the store failed.
+    pub store_bypassed_fills: IntCounter,
     /// MCData server: FD requests from clients, by result.
     pub fd_requests: IntCounterVec,
     /// MCData server: binary messages exchanged with partner MCData servers.
@@ -164,6 +171,14 @@ impl Metrics {
                 ),
                 &["op"],
             )?,
+            store_degraded: IntGauge::new(
+                "mcdata_store_degraded",
+                "1 while the object store fails and the partner serves without keeping copies",
+            )?,
+            store_bypassed_fills: IntCounter::new(
+                "mcdata_store_bypassed_fills_total",
+                "Fills streamed to clients without keeping a copy because the store failed",
+            )?,
             fd_requests: IntCounterVec::new(
                 Opts::new(
                     "mcdata_fd_requests_total",
@@ -211,6 +226,8 @@ impl Metrics {
         r.register(Box::new(self.purges_pending.clone()))?;
         r.register(Box::new(self.purges_received.clone()))?;
         r.register(Box::new(self.store_errors.clone()))?;
+        r.register(Box::new(self.store_degraded.clone()))?;
+        r.register(Box::new(self.store_bypassed_fills.clone()))?;
         r.register(Box::new(self.fd_requests.clone()))?;
         r.register(Box::new(self.fd_messages.clone()))?;
         r.register(Box::new(self.fd_events.clone()))?;

@@ -161,7 +161,9 @@ impl RunningSystem {
     ) -> Result<RunningSystem, SystemError> {
         let ccfg = cfg.content();
         ccfg.validate()?;
-        let store = open_store(&ccfg.store, ccfg.fsync).map_err(StartError::from)?;
+        let store = open_store(&ccfg.store, &ccfg.store_options())
+            .await
+            .map_err(StartError::from)?;
         let metrics = Metrics::new().map_err(StartError::from)?;
         let content =
             ContentServer::start_with(content_listener, ccfg, store.clone(), metrics.clone())

@@ -16,5 +16,11 @@ mod partner;
 mod primary;
 #[path = "integration/restart.rs"]
 mod restart;
+#[path = "integration/s3.rs"]
+mod s3;
+#[path = "integration/s3_partner.rs"]
+mod s3_partner;
 #[path = "integration/security.rs"]
 mod security;
+#[path = "integration/store_suite.rs"]
+mod store_suite;

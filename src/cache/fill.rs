@@ -23,7 +23,7 @@ use crate::http::representation::Representation;
 #[derive(Debug)]
 pub struct FillHead {
     pub rep: Representation,
-    /// The staging file, read positionally by every client of the fill.
+    /// The staging file or spool, read positionally by every client of the fill.
     pub file: Arc<File>,
     /// Whether the copy will be kept (false for `no-store` and friends: pass-through).
     pub keep: bool,
@@ -54,6 +54,7 @@ pub struct Fill {
     head: watch::Sender<HeadState>,
     growth: watch::Sender<Growth>,
     cancelled: AtomicBool,
+    bypassed: AtomicBool,
 }
 
 impl Fill {
@@ -66,6 +67,7 @@ impl Fill {
                 total: None,
             }),
             cancelled: AtomicBool::new(false),
+            bypassed: AtomicBool::new(false),
         }
     }
 
@@ -138,6 +140,16 @@ impl Fill {
     /// True when a purge arrived during the fill.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// The store failed: the fill goes on for its clients but keeps no copy.
+    pub fn set_bypassed(&self) {
+        self.bypassed.store(true, Ordering::SeqCst);
+    }
+
+    /// True when the fill serves its clients without keeping a copy because of the store.
+    pub fn is_bypassed(&self) -> bool {
+        self.bypassed.load(Ordering::SeqCst)
     }
 }
 

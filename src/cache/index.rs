@@ -1,7 +1,8 @@
 //! The index of kept copies: a moka cache from cache key to [`EntryMeta`], with a
 //! per-entry expiry (the entry's own `expires_at`) and a byte budget (weigher in KiB).
 //! Whatever leaves the index — expired, evicted, purged, replaced — has its body and
-//! sidecar deleted from storage by the eviction listener, so storage follows the index.
+//! sidecar deleted from storage by the eviction listener, so storage follows the index and
+//! the byte budget holds on S3 as on local disk.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,9 +12,19 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use moka::Expiry;
 
+use futures_util::StreamExt;
+
 use super::entry::{unix, EntryMeta};
 use crate::metrics::Metrics;
-use crate::storage::BlobStore;
+use crate::storage::{BlobStore, StoreError};
+
+/// How old a body without sidecar (or a sidecar without body) must be before a start-up
+/// deletes it: longer than any fill takes to publish (S3 dates a multipart upload from its
+/// start), so that another instance's fill in progress is never taken for a leftover.
+pub const INCOMPLETE_GRACE: Duration = Duration::from_secs(3600);
+
+/// Sidecars read at the same time at start-up.
+const LOAD_CONCURRENCY: usize = 16;
 
 /// The index of the partner cache.
 #[derive(Clone)]
@@ -142,55 +153,81 @@ impl Index {
         self.len().await == 0
     }
 
-    /// Rebuild from the sidecars in storage: expired copies and bodies without a sidecar
-    /// are deleted; of several versions of one URL the newest is kept.
-    pub async fn load(&self) -> Result<LoadReport, crate::storage::StoreError> {
-        let keys: HashSet<String> = self.store.list("cache").await?.into_iter().collect();
+    /// Rebuild from the sidecars in storage (a listing, then the sidecars read a few at a
+    /// time). Expired copies are deleted. Of several live versions of one URL the newest is
+    /// indexed and the others are left alone: on a bucket shared by several instances they
+    /// may be another instance's live entries (they are deleted once expired). A body
+    /// without its sidecar, or a sidecar without its body, is deleted only when older than
+    /// [`INCOMPLETE_GRACE`]: younger, it may be another instance's fill being published.
+    pub async fn load(&self) -> Result<LoadReport, StoreError> {
+        let listed = self.store.list("cache").await?;
+        let now = SystemTime::now();
+        let old = |modified: SystemTime| {
+            now.duration_since(modified)
+                .is_ok_and(|age| age >= INCOMPLETE_GRACE)
+        };
+        let keys: HashMap<String, SystemTime> =
+            listed.into_iter().map(|l| (l.key, l.modified)).collect();
+        let sidecars: Vec<String> = keys
+            .keys()
+            .filter(|k| k.ends_with(".meta"))
+            .cloned()
+            .collect();
+        let store = self.store.clone();
+        let read: Vec<(String, Result<Option<bytes::Bytes>, StoreError>)> =
+            futures_util::stream::iter(sidecars)
+                .map(|k| {
+                    let store = store.clone();
+                    async move {
+                        let got = store.get_small(&k).await;
+                        (k, got)
+                    }
+                })
+                .buffer_unordered(LOAD_CONCURRENCY)
+                .collect()
+                .await;
         let mut report = LoadReport::default();
         let mut newest: HashMap<String, Arc<EntryMeta>> = HashMap::new();
-        let mut bodies = Vec::new();
-        let now = SystemTime::now();
-        for key in &keys {
-            if key.ends_with(".body") {
-                bodies.push(key.clone());
-                continue;
-            }
-            if !key.ends_with(".meta") {
-                continue;
-            }
-            let parsed = match self.store.get_small(key).await? {
+        let mut described: HashSet<String> = HashSet::new();
+        for (key, got) in read {
+            let parsed = match got? {
                 Some(b) => serde_json::from_slice::<EntryMeta>(&b).ok(),
-                None => None,
+                // Deleted since the listing (another instance expired it).
+                None => continue,
             };
+            let modified = keys.get(&key).copied().unwrap_or(now);
             let Some(meta) = parsed else {
-                tracing::warn!(key, "unreadable cache sidecar, deleting it");
-                self.store.delete(key).await?;
-                report.orphans += 1;
+                if old(modified) {
+                    tracing::warn!(key, "unreadable cache sidecar, deleting it");
+                    self.store.delete(&key).await?;
+                    report.orphans += 1;
+                }
                 continue;
             };
-            let cache_key = super::entry::key_of_url(&meta.url);
-            if meta.expired(now) || !keys.contains(&meta.object) {
+            described.insert(meta.object.clone());
+            if meta.expired(now) {
                 self.delete_entry_objects(&meta).await?;
                 report.expired += 1;
                 continue;
             }
+            if !keys.contains_key(&meta.object) {
+                if old(modified) {
+                    self.store.delete(&key).await?;
+                    report.orphans += 1;
+                }
+                continue;
+            }
+            let cache_key = super::entry::key_of_url(&meta.url);
             let meta = Arc::new(meta);
             match newest.get(&cache_key) {
-                Some(old) if old.stored_at >= meta.stored_at => {
-                    self.delete_entry_objects(&meta).await?
-                }
-                Some(old) => {
-                    self.delete_entry_objects(old).await?;
-                    newest.insert(cache_key, meta);
-                }
-                None => {
+                Some(kept) if kept.stored_at >= meta.stored_at => {}
+                _ => {
                     newest.insert(cache_key, meta);
                 }
             }
         }
-        let kept: HashSet<&str> = newest.values().map(|m| m.object.as_str()).collect();
-        for body in &bodies {
-            if !kept.contains(body.as_str()) && !keys.contains(&super::entry::meta_key_of(body)) {
+        for (body, modified) in &keys {
+            if body.ends_with(".body") && !described.contains(body) && old(*modified) {
                 self.store.delete(body).await?;
                 report.orphans += 1;
             }
@@ -202,10 +239,7 @@ impl Index {
         Ok(report)
     }
 
-    async fn delete_entry_objects(
-        &self,
-        meta: &EntryMeta,
-    ) -> Result<(), crate::storage::StoreError> {
+    async fn delete_entry_objects(&self, meta: &EntryMeta) -> Result<(), StoreError> {
         self.store.delete(&meta.object).await?;
         self.store.delete(&meta.meta_key()).await
     }

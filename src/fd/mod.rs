@@ -99,7 +99,12 @@ impl FdServer {
     /// Bind `cfg.listen` and start with its own store and metrics.
     pub async fn start(cfg: FdServerConfig) -> Result<RunningFd, FdStartError> {
         let listener = TcpListener::bind(cfg.listen).await?;
-        let store = open_store(&cfg.store, true)?;
+        // S3 settings, for an s3:// store, come from the AWS_* environment here.
+        let opts = crate::storage::StoreOptions {
+            fsync: true,
+            ..Default::default()
+        };
+        let store = open_store(&cfg.store, &opts).await?;
         Self::start_on(listener, cfg, store, Metrics::new()?).await
     }
 

@@ -115,7 +115,8 @@ impl Records {
     /// Load what is in storage; returns (messages, reports).
     pub async fn load(&self) -> Result<(usize, usize), StoreError> {
         let mut counts = (0, 0);
-        for key in self.store.list("fd/messages").await? {
+        for listed in self.store.list("fd/messages").await? {
+            let key = listed.key;
             if let Some(b) = self.store.get_small(&key).await? {
                 match serde_json::from_slice::<MessageRecord>(&b) {
                     Ok(m) => {
@@ -129,7 +130,8 @@ impl Records {
                 }
             }
         }
-        for key in self.store.list("fd/reports").await? {
+        for listed in self.store.list("fd/reports").await? {
+            let key = listed.key;
             if let Some(b) = self.store.get_small(&key).await? {
                 match serde_json::from_slice::<Report>(&b) {
                     Ok(r) => {

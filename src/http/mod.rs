@@ -1,4 +1,4 @@
-//! The HTTP surface: the server loop, the body type, file-backed bodies, the shared
+//! The HTTP surface: the server loop, the body type, file-backed and stored-stream bodies, the shared
 //! representation logic (validators, ranges, conditionals), and the one mapping of every
 //! module's errors to HTTP responses.
 
@@ -9,3 +9,4 @@ pub mod error;
 pub mod file_body;
 pub mod representation;
 pub mod server;
+pub mod stream_body;

@@ -1,7 +1,9 @@
 //! Driving one fill: the file retrieve request to the primary (step 11), streaming the
-//! response into a staging object while clients read it, verifying it (length, and the
-//! `Repr-Digest` sha-256 when the primary sends one), and publishing it to the index only
-//! when it is complete. Any failure removes the staging object and fails every reader.
+//! response into a staging object (or the fill's spool, see `cache::spool`) while clients
+//! read it, verifying it (length, and the `Repr-Digest` sha-256 when the primary sends
+//! one), and publishing it to the index only when it is complete. A failure of the primary
+//! removes the staging object and fails every reader. A failure of the store does not fail
+//! the readers: the fill goes on streaming to them from its spool and keeps no copy.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -16,10 +18,11 @@ use super::Partner;
 use crate::cache::entry::{to_hex, unix, EntryMeta};
 use crate::cache::fill::{Fill, FillGuard, FillHead};
 use crate::cache::freshness::Storability;
+use crate::cache::spool::{Sink, SpoolError};
 use crate::http::body::next_batch;
 use crate::http::client::USER_AGENT;
 use crate::http::representation::Representation;
-use crate::storage::BlobWriter;
+use crate::storage::{BlobWriter, StoreError};
 
 /// Largest write batch.
 const BATCH: usize = 512 * 1024;
@@ -46,7 +49,18 @@ pub enum FetchError {
     #[error("the object exceeds the partner's maximum object size ({0} bytes)")]
     TooLarge(u64),
     #[error("storage: {0}")]
-    Store(#[from] crate::storage::StoreError),
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Spool(SpoolError),
+}
+
+impl From<SpoolError> for FetchError {
+    fn from(e: SpoolError) -> Self {
+        match e {
+            SpoolError::Store(s) => FetchError::Store(s),
+            other => FetchError::Spool(other),
+        }
+    }
 }
 
 impl FetchError {
@@ -62,6 +76,7 @@ impl FetchError {
             FetchError::Digest => "digest",
             FetchError::TooLarge(_) => "too_large",
             FetchError::Store(_) => "store",
+            FetchError::Spool(_) => "spool",
         }
     }
 
@@ -70,25 +85,27 @@ impl FetchError {
         match self {
             FetchError::HeaderTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             FetchError::Status(s) if *s == StatusCode::NOT_FOUND || *s == StatusCode::GONE => *s,
-            FetchError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            FetchError::Store(_) | FetchError::Spool(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
 }
 
-/// Run the fill for `url` of primary `system` to its end.
+/// Run the fill for `url` of primary `system` to its end; `try_store` false when the store
+/// just failed to serve a copy (the fill then passes through without trying it).
 pub async fn run(
     p: Arc<Partner>,
     fill: Arc<Fill>,
     guard: FillGuard,
     url: url::Url,
     system: String,
+    try_store: bool,
 ) {
     let started = Instant::now();
     p.metrics.fills_in_flight.inc();
     p.metrics.upstream_fetches.inc();
     crate::step!(11, "partner content server", url = %url, primary = system, "not stored locally: file retrieve request sent to the primary content server");
-    let result = fetch(&p, &fill, &url, &system).await;
+    let result = fetch(&p, &fill, &url, &system, try_store).await;
     p.metrics.fills_in_flight.dec();
     p.metrics
         .fill_duration
@@ -179,6 +196,7 @@ async fn fetch(
     fill: &Fill,
     url: &url::Url,
     system: &str,
+    try_store: bool,
 ) -> Result<&'static str, FetchError> {
     let resp = request(p, url, system).await?;
     if resp.status() != StatusCode::OK {
@@ -197,16 +215,27 @@ async fn fetch(
     let key = fill.key().to_string();
     let version = uuid::Uuid::new_v4().to_string();
     let object = EntryMeta::object_key(&key, &version);
-    let mut writer = p.store.create(&object).await?;
-    let file = writer.read_handle().ok_or_else(|| {
-        FetchError::Store(crate::storage::StoreError::Task(
-            "store has no read handle".into(),
-        ))
-    })?;
     let (keep, expires) = match storability {
         Storability::Keep { ttl } => (true, Some(now + ttl)),
         Storability::Pass(_) => (false, None),
     };
+    // A copy we may not keep never touches the store: it only goes through the spool.
+    let writer = if !keep {
+        None
+    } else if !try_store || p.health.resting() {
+        tracing::debug!(url = %url, "the store rests after a failure: passing through");
+        bypass(p, fill, url, "rest", None);
+        None
+    } else {
+        match p.store.create(&object).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                bypass(p, fill, url, "create", Some(&e));
+                None
+            }
+        }
+    };
+    let mut sink = Sink::new(writer, &p.settings.spool_dir).await?;
     let rep = Representation {
         len: total,
         content_type: text(h, header::CONTENT_TYPE)
@@ -224,7 +253,7 @@ async fn fetch(
     fill.set_ready(
         FillHead {
             rep: rep.clone(),
-            file,
+            file: sink.readers(),
             keep,
         },
         total,
@@ -239,7 +268,7 @@ async fn fetch(
             Ok(Some(Err(e))) => return Err(FetchError::Body(e.to_string())),
             Ok(Some(Ok(c))) => c,
         };
-        let got = writer.len() + chunk.len() as u64;
+        let got = sink.len() + chunk.len() as u64;
         if let Some(want) = total {
             if got > want {
                 return Err(FetchError::Length { got, want });
@@ -249,16 +278,20 @@ async fn fetch(
             return Err(FetchError::TooLarge(max));
         }
         p.metrics.bytes_fetched.inc_by(chunk.len() as u64);
-        writer.write(chunk).await?;
-        fill.set_written(writer.len());
+        // Clients first, then the store: the bytes already here never wait for the store.
+        sink.append(&chunk).await?;
+        fill.set_written(sink.len());
+        if let Some(e) = sink.store(chunk).await? {
+            bypass(p, fill, url, "write", Some(&e));
+        }
     }
-    let len = writer.len();
+    let len = sink.len();
     if let Some(want) = total {
         if len != want {
             return Err(FetchError::Length { got: len, want });
         }
     }
-    let sha = writer.sha256();
+    let sha = sink.sha256();
     if expected.is_some_and(|e| e != sha) {
         return Err(FetchError::Digest);
     }
@@ -266,51 +299,90 @@ async fn fetch(
     if !keep {
         return Ok("passed through");
     }
+    let Some(writer) = sink.into_writer() else {
+        return Ok("served without keeping a copy: the store failed");
+    };
     if fill.is_cancelled() {
         return Ok("purged during fill, not kept");
     }
-    let outcome = publish(p, writer, &key, url, system, object, &rep, &sha, now).await?;
-    undo_if_cancelled(p, fill, &key).await;
-    Ok(outcome)
+    let entry = Entry {
+        key: &key,
+        url,
+        system,
+        object,
+        rep: &rep,
+        sha: &sha,
+        now,
+    };
+    match publish(p, writer, entry).await {
+        Ok(()) => {
+            p.health.succeeded();
+            undo_if_cancelled(p, fill, &key).await;
+            Ok("stored")
+        }
+        // The clients already have the whole verified body: only the copy is lost.
+        Err((op, e)) => {
+            bypass(p, fill, url, op, Some(&e));
+            Ok("served without keeping a copy: the store failed")
+        }
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The store failed (`op`): the fill goes on for its clients without keeping a copy.
+fn bypass(p: &Partner, fill: &Fill, url: &url::Url, op: &str, error: Option<&StoreError>) {
+    if let Some(e) = error {
+        p.health.failed(op, e);
+        tracing::warn!(url = %url, op, error = %e, "object store failed: the partner serves this file from the primary without caching it");
+    }
+    if !fill.is_bypassed() {
+        fill.set_bypassed();
+        p.metrics.store_bypassed_fills.inc();
+    }
+}
+
+/// What the index will know of a stored copy.
+struct Entry<'a> {
+    key: &'a str,
+    url: &'a url::Url,
+    system: &'a str,
+    object: String,
+    rep: &'a Representation,
+    sha: &'a [u8; 32],
+    now: SystemTime,
+}
+
+/// Finish the body, write its sidecar, index it; on failure, the store operation and error.
 async fn publish(
     p: &Partner,
     writer: Box<dyn BlobWriter>,
-    key: &str,
-    url: &url::Url,
-    system: &str,
-    object: String,
-    rep: &Representation,
-    sha: &[u8; 32],
-    now: SystemTime,
-) -> Result<&'static str, FetchError> {
-    let written = writer.finish().await?;
+    e: Entry<'_>,
+) -> Result<(), (&'static str, StoreError)> {
+    let written = writer.finish().await.map_err(|err| ("finish", err))?;
     let meta = EntryMeta {
-        url: url.as_str().to_string(),
-        system: system.to_string(),
-        object,
+        url: e.url.as_str().to_string(),
+        system: e.system.to_string(),
+        object: e.object,
         len: written.len,
-        sha256: to_hex(sha),
-        content_type: rep.content_type.clone(),
-        etag: rep
+        sha256: to_hex(e.sha),
+        content_type: e.rep.content_type.clone(),
+        etag: e
+            .rep
             .etag
             .clone()
-            .or_else(|| Some(format!("\"{}\"", to_hex(sha)))),
-        last_modified: rep.last_modified.map(unix),
-        file_name: rep.file_name.clone(),
-        stored_at: unix(now),
-        expires_at: rep.expires.map(unix).unwrap_or(0),
+            .or_else(|| Some(format!("\"{}\"", to_hex(e.sha)))),
+        last_modified: e.rep.last_modified.map(unix),
+        file_name: e.rep.file_name.clone(),
+        stored_at: unix(e.now),
+        expires_at: e.rep.expires.map(unix).unwrap_or(0),
     };
-    let json = serde_json::to_vec(&meta).map_err(|e| FetchError::BadResponse(e.to_string()))?;
-    if let Err(e) = p.store.put_small(&meta.meta_key(), json.into()).await {
-        p.metrics.store_errors.with_label_values(&["put"]).inc();
+    let json =
+        serde_json::to_vec(&meta).map_err(|err| ("put", StoreError::Task(err.to_string())))?;
+    if let Err(err) = p.store.put_small(&meta.meta_key(), json.into()).await {
         let _ = p.store.delete(&meta.object).await;
-        return Err(e.into());
+        return Err(("put", err));
     }
-    p.index.insert(key.to_string(), Arc::new(meta)).await;
-    Ok("stored")
+    p.index.insert(e.key.to_string(), Arc::new(meta)).await;
+    Ok(())
 }
 
 /// A purge that raced with publishing wins: the copy is dropped again.

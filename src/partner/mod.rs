@@ -4,7 +4,8 @@
 //! A client asks for `<our URI>/<original URL>`; [`target`] checks and strips the prefix.
 //! A fresh copy in the [`crate::cache::Index`] is a hit, served from storage. Otherwise the
 //! request joins the one fill for that URL, or starts it ([`fetch`]), and is served from
-//! the fill's staging file as the bytes arrive. The owning primary may purge a copy.
+//! the fill's staging file (or spool) as the bytes arrive. When the store fails, the fill
+//! still serves its clients, without keeping a copy. The owning primary may purge a copy.
 
 pub mod fetch;
 pub mod target;
@@ -24,8 +25,9 @@ use crate::http::client::HttpClient;
 use crate::http::error::ApiError;
 use crate::http::file_body;
 use crate::http::representation::Span;
+use crate::http::stream_body;
 use crate::metrics::Metrics;
-use crate::storage::{BlobBody, BlobStore, StoreError};
+use crate::storage::{BlobStore, StoreError, StoreHealth};
 use target::Allowlist;
 
 /// Settings of the partner role.
@@ -36,6 +38,10 @@ pub struct PartnerSettings {
     pub max_object_bytes: u64,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Where fills spool for their clients when the store has no read handle.
+    pub spool_dir: std::path::PathBuf,
+    /// After a store failure, how long fills pass through without trying the store.
+    pub store_retry_after: Duration,
 }
 
 /// The partner content server.
@@ -48,6 +54,7 @@ pub struct Partner {
     pub(crate) store: Arc<dyn BlobStore>,
     pub(crate) client: HttpClient,
     pub(crate) metrics: Metrics,
+    pub(crate) health: StoreHealth,
 }
 
 /// How a response was produced, for the `X-Cache` header.
@@ -83,6 +90,7 @@ impl Partner {
         metrics: Metrics,
     ) -> Self {
         Partner {
+            health: StoreHealth::new(settings.store_retry_after, metrics.clone()),
             settings,
             allow,
             access,
@@ -123,35 +131,26 @@ impl Partner {
     ) -> Result<Response<Body>, ApiError> {
         self.access.require_user(req.headers())?;
         let key = target::cache_key(&url);
-        if let Some(meta) = self.index.get(&key).await {
-            match self.store.open(&meta.object).await {
-                Ok(BlobBody::File { file, len }) => {
-                    self.metrics
-                        .cache_requests
-                        .with_label_values(&["hit"])
-                        .inc();
-                    let rep = meta.representation();
-                    let plan = match rep.plan(req.method(), req.headers()) {
-                        Ok(p) => p,
-                        Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Hit)),
-                    };
-                    let served = self.metrics.bytes_served.with_label_values(&["partner"]);
-                    let body = match plan.span {
-                        Span::None => body::empty(),
-                        Span::All => file_body::complete(file, 0, len, served),
-                        Span::Part { start, end } => file_body::complete(file, start, end, served),
-                    };
-                    let resp = plan
-                        .response
-                        .body(body)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
-                    return Ok(with_cache_status(resp, CacheStatus::Hit));
-                }
+        // While the store rests after a failure, even indexed copies are passed through.
+        let mut try_store = !self.health.resting();
+        let indexed = if try_store {
+            self.index.get(&key).await
+        } else {
+            None
+        };
+        if let Some(meta) = indexed {
+            match self.serve_hit(&req, &meta).await {
+                Ok(resp) => return Ok(resp),
                 Err(StoreError::NotFound(_)) => {
                     tracing::warn!(url = %url, "indexed copy missing from storage; refetching");
                     self.index.remove(&key).await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    // The store fails: serve from the primary without keeping a copy.
+                    self.health.failed("open", &e);
+                    tracing::warn!(url = %url, error = %e, "cannot read the stored copy; passing through from the primary without caching");
+                    try_store = false;
+                }
             }
         }
         let (fill, status) = match self.fills.join_or_start(&key) {
@@ -166,6 +165,7 @@ impl Partner {
                     guard,
                     url.clone(),
                     system,
+                    try_store,
                 ));
                 (fill, CacheStatus::Miss)
             }
@@ -190,7 +190,7 @@ impl Partner {
             crate::http::file_body::Growth::Complete { .. }
         );
         let status = match status {
-            _ if !head.keep => CacheStatus::Pass,
+            _ if !head.keep || fill.is_bypassed() => CacheStatus::Pass,
             // The fill already holds the whole verified body: served locally, a hit.
             CacheStatus::Coalesced if complete => CacheStatus::Hit,
             s => s,
@@ -225,6 +225,49 @@ impl Partner {
             .body(body)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(with_cache_status(resp, status))
+    }
+
+    /// Serve a fresh indexed copy from the store. Conditional and HEAD requests are
+    /// answered from the index alone; a body is opened for exactly the span it sends.
+    async fn serve_hit(
+        &self,
+        req: &Request<Incoming>,
+        meta: &crate::cache::EntryMeta,
+    ) -> Result<Response<Body>, StoreError> {
+        let plan = match meta.representation().plan(req.method(), req.headers()) {
+            Ok(p) => p,
+            Err(resp) => {
+                self.count("hit");
+                return Ok(with_cache_status(*resp, CacheStatus::Hit));
+            }
+        };
+        let blob = match plan.span {
+            Span::None => None,
+            span => Some(
+                self.store
+                    .open(&meta.object, stream_body::range_of(span))
+                    .await?,
+            ),
+        };
+        self.health.succeeded();
+        self.count("hit");
+        let served = self.metrics.bytes_served.with_label_values(&["partner"]);
+        let body = match blob {
+            Some(b) => stream_body::from_blob(b, plan.span, served),
+            None => body::empty(),
+        };
+        let resp = plan
+            .response
+            .body(body)
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        Ok(with_cache_status(resp, CacheStatus::Hit))
+    }
+
+    fn count(&self, result: &str) {
+        self.metrics
+            .cache_requests
+            .with_label_values(&[result])
+            .inc();
     }
 
     /// `DELETE /<original URL>` from the primary that owns the file: drop our copy.

@@ -19,10 +19,10 @@ use crate::access::{Access, AccessError, Caller};
 use crate::cache::entry::unix;
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
-use crate::http::file_body;
 use crate::http::representation::Span;
+use crate::http::stream_body;
 use crate::metrics::Metrics;
-use crate::storage::{BlobBody, BlobStore, StoreError};
+use crate::storage::{BlobStore, StoreError};
 use deliveries::Deliveries;
 use purge::Purger;
 use record::{FileRecord, FileState};
@@ -127,7 +127,8 @@ impl Primary {
     /// Load the records kept in storage; returns how many.
     pub async fn load(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for key in self.store.list("files").await? {
+        for listed in self.store.list("files").await? {
+            let key = listed.key;
             if !key.ends_with(".meta") {
                 continue;
             }
@@ -205,13 +206,6 @@ impl Primary {
             c => c,
         };
         let rec = self.available(id)?;
-        let BlobBody::File { file, len } = match self.store.open(&FileRecord::body_key(id)).await {
-            Ok(b) => b,
-            Err(StoreError::NotFound(_)) => {
-                return Err(ApiError::Gone(format!("file {id} is no longer stored")))
-            }
-            Err(e) => return Err(e.into()),
-        };
         let plan = match rec.representation().plan(req.method(), req.headers()) {
             Ok(p) => p,
             Err(resp) => return Ok(*resp),
@@ -219,11 +213,24 @@ impl Primary {
         let served = self.metrics.bytes_served.with_label_values(&["primary"]);
         let body = match plan.span {
             Span::None => body::empty(),
-            Span::Part { start, end } => file_body::complete(file, start, end, served),
-            Span::All => {
-                let b = file_body::complete(file, 0, len, served);
-                match caller {
-                    Caller::Peer(system) => self.recorded(b, len, id, system),
+            span => {
+                let blob = match self
+                    .store
+                    .open(&FileRecord::body_key(id), stream_body::range_of(span))
+                    .await
+                {
+                    Ok(b) => b,
+                    Err(StoreError::NotFound(_)) => {
+                        return Err(ApiError::Gone(format!("file {id} is no longer stored")))
+                    }
+                    Err(e) => {
+                        self.metrics.store_errors.with_label_values(&["open"]).inc();
+                        return Err(e.into());
+                    }
+                };
+                let b = stream_body::from_blob(blob, span, served);
+                match (span, caller) {
+                    (Span::All, Caller::Peer(system)) => self.recorded(b, rec.size, id, system),
                     _ => b,
                 }
             }

@@ -79,7 +79,8 @@ impl Purger {
     /// Resume the jobs left in storage by a previous run.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, crate::storage::StoreError> {
         let mut n = 0;
-        for key in self.store.list("purges").await? {
+        for listed in self.store.list("purges").await? {
+            let key = listed.key;
             let Some(b) = self.store.get_small(&key).await? else {
                 continue;
             };

@@ -18,7 +18,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
-use super::{BlobBody, BlobStore, BlobWriter, BoxFut, StoreError, Written};
+use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Listed, StoreError, Written};
 
 const STAGING: &str = ".staging";
 
@@ -89,7 +89,12 @@ impl BlobStore for LocalBlobs {
         })
     }
 
-    fn open<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<BlobBody, StoreError>> {
+    fn open<'a>(
+        &'a self,
+        key: &'a str,
+        _range: Option<std::ops::Range<u64>>,
+    ) -> BoxFut<'a, Result<BlobBody, StoreError>> {
+        // Always the whole file: readers read their range positionally.
         Box::pin(async move {
             let path = self.path_of(key);
             let (file, len) = blocking(key, move || {
@@ -133,7 +138,7 @@ impl BlobStore for LocalBlobs {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFut<'a, Result<Vec<String>, StoreError>> {
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFut<'a, Result<Vec<Listed>, StoreError>> {
         Box::pin(async move {
             if !self.root.join(prefix).exists() {
                 return Ok(Vec::new());
@@ -143,7 +148,14 @@ impl BlobStore for LocalBlobs {
                 .list(Some(&ObjPath::from(prefix)))
                 .try_collect()
                 .await?;
-            Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+            Ok(metas
+                .into_iter()
+                .map(|m| Listed {
+                    key: m.location.to_string(),
+                    size: m.size,
+                    modified: m.last_modified.into(),
+                })
+                .collect())
         })
     }
 
@@ -285,12 +297,12 @@ mod tests {
         let h = w.read_handle().unwrap();
         assert_eq!(&super::super::read_at(h, 0..5).await.unwrap()[..], b"hello");
         assert!(
-            store.open("a/b/obj").await.is_err(),
+            store.open("a/b/obj", None).await.is_err(),
             "not visible before finish"
         );
         let written = w.finish().await.unwrap();
         assert_eq!(written.len, 11);
-        assert_eq!(store.open("a/b/obj").await.unwrap().len(), 11);
+        assert_eq!(store.open("a/b/obj", None).await.unwrap().len(), 11);
 
         let mut w = store.create("a/b/other").await.unwrap();
         w.write(Bytes::from_static(b"partial")).await.unwrap();
@@ -300,7 +312,7 @@ mod tests {
             0
         );
         assert!(matches!(
-            store.open("a/b/other").await,
+            store.open("a/b/other", None).await,
             Err(StoreError::NotFound(_))
         ));
     }
@@ -318,8 +330,10 @@ mod tests {
             Bytes::from_static(b"{}")
         );
         assert_eq!(store.get_small("m/none").await.unwrap(), None);
-        assert_eq!(store.list("m").await.unwrap(), vec!["m/x.json".to_string()]);
-        assert_eq!(store.list("nothing").await.unwrap(), Vec::<String>::new());
+        let listed = store.list("m").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].key.as_str(), listed[0].size), ("m/x.json", 2));
+        assert!(store.list("nothing").await.unwrap().is_empty());
         std::fs::write(dir.path().join(STAGING).join("leftover"), b"x").unwrap();
         std::fs::write(dir.path().join("m").join("y.json#3"), b"x").unwrap();
         assert_eq!(store.sweep_staging().await.unwrap(), 2);

@@ -4,19 +4,26 @@
 //! delivery records, the purge outbox. Bodies are written through a [`BlobWriter`] that
 //! hashes as it writes and publishes atomically on `finish`; dropping an unfinished writer
 //! removes what it wrote, so a broken fill or upload never leaves a half object behind.
-//! The default backend is object_store's `LocalFileSystem` ([`local::LocalBlobs`]).
+//! The default backend is object_store's `LocalFileSystem` ([`local::LocalBlobs`]); the other
+//! is any S3-compatible server, MinIO first ([`s3::S3Blobs`]).
 
+pub mod health;
 pub mod local;
+pub mod s3;
 
 use std::fs::File;
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 
+pub use health::StoreHealth;
 pub use local::LocalBlobs;
+pub use s3::{S3Blobs, S3Options};
 
 /// A boxed future, so that [`BlobStore`] stays object safe.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -34,6 +41,8 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("storage task failed: {0}")]
     Task(String),
+    #[error("cannot use the store {store}: {reason}")]
+    Unusable { store: String, reason: String },
 }
 
 impl StoreError {
@@ -56,17 +65,23 @@ pub struct Written {
     pub sha256: [u8; 32],
 }
 
+/// The bytes of a streamed object.
+pub type BlobStream = BoxStream<'static, Result<Bytes, StoreError>>;
+
 /// A readable object: a local file for positional reads (the fast path) or a stream.
 pub enum BlobBody {
-    /// A file handle read with `pread`, so that many readers can share it.
+    /// A file handle read with `pread`, so that many readers can share it: always the whole
+    /// object, whatever range was asked for (readers read their range positionally).
     File { file: Arc<File>, len: u64 },
+    /// A stream of exactly the bytes asked for (`len` of them), e.g. a ranged GET on S3.
+    Stream { len: u64, stream: BlobStream },
 }
 
 impl BlobBody {
-    /// Total length of the object.
+    /// Total length of the object (`File`) or of the streamed range (`Stream`).
     pub fn len(&self) -> u64 {
         match self {
-            BlobBody::File { len, .. } => *len,
+            BlobBody::File { len, .. } | BlobBody::Stream { len, .. } => *len,
         }
     }
 
@@ -76,23 +91,38 @@ impl BlobBody {
     }
 }
 
+/// One object found by [`BlobStore::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    /// When the object was last written (for a multipart upload: when it was started).
+    pub modified: SystemTime,
+}
+
 /// The storage operations the servers need; implemented per backend.
 pub trait BlobStore: Send + Sync + 'static {
     /// A human-readable description for logs, e.g. `file:///var/lib/mcdata`.
     fn describe(&self) -> String;
     /// Start a new object at `key`; nothing is visible there until the writer finishes.
     fn create<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>>;
-    /// Open an object for reading.
-    fn open<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<BlobBody, StoreError>>;
+    /// Open an object for reading `range` of it (`None`: all of it). A [`BlobBody::File`]
+    /// covers the whole object; a [`BlobBody::Stream`] carries exactly the range.
+    fn open<'a>(
+        &'a self,
+        key: &'a str,
+        range: Option<Range<u64>>,
+    ) -> BoxFut<'a, Result<BlobBody, StoreError>>;
     /// Write a small object (metadata, records) atomically, replacing any previous one.
     fn put_small<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFut<'a, Result<(), StoreError>>;
     /// Read a small object whole; `None` when it does not exist.
     fn get_small<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Option<Bytes>, StoreError>>;
     /// Delete an object; deleting a missing object is not an error.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<(), StoreError>>;
-    /// Every key under `prefix` (a folder, without trailing slash).
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFut<'a, Result<Vec<String>, StoreError>>;
-    /// Remove leftovers of writes interrupted by a crash; returns how many were removed.
+    /// Every object under `prefix` (a folder, without trailing slash).
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFut<'a, Result<Vec<Listed>, StoreError>>;
+    /// Remove leftovers of writes interrupted by a crash; returns how many were removed
+    /// (on S3: none; a bucket lifecycle rule aborts incomplete multipart uploads).
     fn sweep_staging(&self) -> BoxFut<'_, Result<usize, StoreError>>;
 }
 
@@ -109,14 +139,25 @@ pub trait BlobWriter: Send {
     /// SHA-256 of the bytes written so far.
     fn sha256(&self) -> [u8; 32];
     /// A handle on the bytes written so far, for positional reads while writing, when the
-    /// backend has one (readers of a running fill use it).
+    /// backend has one (readers of a running fill use it; without one, the fill spools).
     fn read_handle(&self) -> Option<Arc<File>>;
     /// Make the object durable and visible at its key, atomically.
     fn finish(self: Box<Self>) -> BoxFut<'static, Result<Written, StoreError>>;
 }
 
-/// Open the store named by a URL: `file:///abs/dir` or `file://./relative/dir`.
-pub fn open_store(url: &str, fsync: bool) -> Result<Arc<dyn BlobStore>, StoreError> {
+/// How to open a store, besides its URL.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Local disk: fsync bodies before publishing them.
+    pub fsync: bool,
+    /// S3: endpoint, region, credentials (each falls back to the AWS environment).
+    pub s3: S3Options,
+}
+
+/// Open the store named by a URL: `file:///abs/dir`, `file://./relative/dir` or
+/// `s3://bucket/prefix`. An S3 store is checked with one request before it is returned, so
+/// a missing bucket or refused credentials fail start-up with a readable reason.
+pub async fn open_store(url: &str, opts: &StoreOptions) -> Result<Arc<dyn BlobStore>, StoreError> {
     let bad = |reason: &str| StoreError::BadUrl {
         url: url.to_string(),
         reason: reason.to_string(),
@@ -127,10 +168,21 @@ pub fn open_store(url: &str, fsync: bool) -> Result<Arc<dyn BlobStore>, StoreErr
         }
         return Ok(Arc::new(LocalBlobs::open(
             std::path::Path::new(path),
-            fsync,
+            opts.fsync,
         )?));
     }
-    Err(bad("unsupported scheme (use file:///path)"))
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("no bucket after s3://"));
+        }
+        let store = S3Blobs::connect(bucket, prefix.trim_matches('/'), &opts.s3)?;
+        store.check().await?;
+        return Ok(Arc::new(store));
+    }
+    Err(bad(
+        "unsupported scheme (use file:///path or s3://bucket/prefix)",
+    ))
 }
 
 /// Read `range` of a positional-read file in one blocking call.

@@ -1,0 +1,241 @@
+//! Where a fill's bytes go ([`Sink`]): into the store's writer, and into a local spool file
+//! when the fill's clients cannot read the writer (S3 writers have no read handle) or when
+//! there is no writer at all (a pass-through, or a store that failed).
+//!
+//! The spool exists only for concurrent readers of a running fill, who read it
+//! positionally exactly as they read a local staging file. It is unlinked right after it is
+//! created: it has no name, so it never outlives the process and a crash leaves nothing
+//! behind; its space is freed when the fill and its last reader let go of it. So it holds
+//! at most the bodies of the fills in flight. The store is fed from the same chunks in
+//! memory, never from the spool: this is not spooling on the way to S3.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::storage::{BlobWriter, StoreError};
+
+/// Why a fill's bytes could not be made readable.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool file in {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Create an unlinked spool file in `dir` (blocking).
+fn create_unlinked(dir: &Path) -> std::io::Result<File> {
+    let path = dir.join(format!(".mcdata-spool-{}", uuid::Uuid::new_v4()));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+/// Create `dir` if needed and check that spool files can be made there (at start-up).
+pub fn check_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    create_unlinked(dir).map(drop)
+}
+
+async fn blocking<T: Send + 'static>(
+    dir: &Path,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, SpoolError> {
+    let io = |source| SpoolError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(io),
+        Err(e) => Err(io(std::io::Error::other(e.to_string()))),
+    }
+}
+
+/// SHA-256 state over the first `len` bytes of `file` (blocking).
+fn hash_prefix(file: &File, len: u64) -> std::io::Result<Sha256> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut pos = 0;
+    while pos < len {
+        let want = usize::try_from(len - pos).map_or(buf.len(), |w| w.min(buf.len()));
+        let n = file.read_at(&mut buf[..want], pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "spool shorter than what was written",
+            ));
+        }
+        hasher.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(hasher)
+}
+
+/// The destination of one fill's bytes.
+pub struct Sink {
+    dir: PathBuf,
+    writer: Option<Box<dyn BlobWriter>>,
+    /// The spool, when readers read it rather than the writer's own file.
+    spool: Option<Arc<File>>,
+    /// What the fill's clients read: the writer's read handle or the spool.
+    readers: Arc<File>,
+    /// Our own digest, while there is no writer to keep one.
+    hasher: Option<Sha256>,
+    len: u64,
+}
+
+impl Sink {
+    /// A sink writing to `writer` (none: pass-through), spooling in `dir` when needed.
+    pub async fn new(writer: Option<Box<dyn BlobWriter>>, dir: &Path) -> Result<Self, SpoolError> {
+        if let Some(handle) = writer.as_ref().and_then(|w| w.read_handle()) {
+            return Ok(Sink {
+                dir: dir.to_path_buf(),
+                writer,
+                spool: None,
+                readers: handle,
+                hasher: None,
+                len: 0,
+            });
+        }
+        let d = dir.to_path_buf();
+        let spool = Arc::new(blocking(dir, move || create_unlinked(&d)).await?);
+        Ok(Sink {
+            dir: dir.to_path_buf(),
+            hasher: writer.is_none().then(Sha256::new),
+            writer,
+            readers: spool.clone(),
+            spool: Some(spool),
+            len: 0,
+        })
+    }
+
+    /// The file the fill's clients read positionally.
+    pub fn readers(&self) -> Arc<File> {
+        self.readers.clone()
+    }
+
+    /// True while the bytes also go to the store.
+    pub fn storing(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Bytes made readable so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Make `chunk` readable by the fill's clients. An error here ends the fill.
+    pub async fn append(&mut self, chunk: &Bytes) -> Result<(), SpoolError> {
+        let n = chunk.len() as u64;
+        match &self.spool {
+            Some(spool) => {
+                let (file, c, at, hasher) =
+                    (spool.clone(), chunk.clone(), self.len, self.hasher.take());
+                self.hasher = blocking(&self.dir, move || {
+                    file.write_all_at(&c, at)?;
+                    Ok(hasher.map(|mut h| {
+                        h.update(&c);
+                        h
+                    }))
+                })
+                .await?;
+            }
+            None => match self.writer.as_mut() {
+                Some(w) => w.write(chunk.clone()).await?,
+                None => return Err(StoreError::Task("sink without destination".into()).into()),
+            },
+        }
+        self.len += n;
+        Ok(())
+    }
+
+    /// Hand `chunk`, already appended, to the store when it is written beside the spool.
+    /// A failure drops the writer (which aborts its upload): the fill goes on serving its
+    /// clients from the spool without keeping a copy. The store's error is returned for logs
+    /// and metrics; an error of the spool itself (re-reading it for the digest) is fatal.
+    pub async fn store(&mut self, chunk: Bytes) -> Result<Option<StoreError>, SpoolError> {
+        let (Some(spool), Some(writer)) = (&self.spool, self.writer.as_mut()) else {
+            return Ok(None);
+        };
+        let Err(e) = writer.write(chunk).await else {
+            return Ok(None);
+        };
+        self.writer = None;
+        let (file, len) = (spool.clone(), self.len);
+        self.hasher = Some(blocking(&self.dir, move || hash_prefix(&file, len)).await?);
+        Ok(Some(e))
+    }
+
+    /// SHA-256 of the bytes appended so far.
+    pub fn sha256(&self) -> [u8; 32] {
+        match (&self.writer, &self.hasher) {
+            (_, Some(h)) => h.clone().finalize().into(),
+            (Some(w), None) => w.sha256(),
+            (None, None) => [0; 32],
+        }
+    }
+
+    /// The store's writer, to finish (none when passing through or after a store failure).
+    pub fn into_writer(self) -> Option<Box<dyn BlobWriter>> {
+        self.writer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::read_at;
+
+    #[tokio::test]
+    async fn spool_is_unlinked_readable_and_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        check_dir(dir.path()).unwrap();
+        let mut sink = Sink::new(None, dir.path()).await.unwrap();
+        assert!(!sink.storing());
+        sink.append(&Bytes::from_static(b"hello ")).await.unwrap();
+        sink.append(&Bytes::from_static(b"world")).await.unwrap();
+        assert!(sink
+            .store(Bytes::from_static(b"x"))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            &read_at(sink.readers(), 0..11).await.unwrap()[..],
+            b"hello world"
+        );
+        assert_eq!(
+            sink.sha256(),
+            <[u8; 32]>::from(Sha256::digest(b"hello world"))
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no name");
+    }
+
+    #[test]
+    fn prefix_hash_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = create_unlinked(dir.path()).unwrap();
+        f.write_all_at(b"abcdef", 0).unwrap();
+        let h = hash_prefix(&f, 4).unwrap();
+        assert_eq!(
+            <[u8; 32]>::from(h.finalize()),
+            <[u8; 32]>::from(Sha256::digest(b"abcd"))
+        );
+    }
+}
