@@ -16,6 +16,9 @@ use tokio::sync::watch;
 
 use crate::http::body::{Body, BodyError};
 
+/// Most events kept waiting for one user.
+const MAX_PER_USER: usize = 10_000;
+
 /// One event for one user.
 #[derive(Debug, Clone)]
 pub struct Event {
