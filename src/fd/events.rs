@@ -103,6 +103,14 @@ impl Events {
             data,
             at: now,
         });
+        // A bound per user, so that a flood for one offline user cannot exhaust memory.
+        while q.events.len() > MAX_PER_USER {
+            q.events.pop_front();
+            tracing::warn!(
+                user,
+                "event queue full: the oldest waiting event was dropped"
+            );
+        }
         q.latest.send_replace(id);
         id
     }
