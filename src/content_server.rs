@@ -159,6 +159,8 @@ impl ContentServer {
                 max_object_bytes: cfg.cache_max_object_bytes,
                 header_timeout: cfg.upstream_header_timeout,
                 idle_timeout: cfg.upstream_idle_timeout,
+                memory_bytes: cfg.cache_memory_bytes,
+                memory_max_object_bytes: cfg.cache_memory_max_object_bytes,
             },
             Allowlist::new(allow),
             access.clone(),

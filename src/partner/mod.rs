@@ -7,13 +7,16 @@
 //! the fill's staging file as the bytes arrive. The owning primary may purge a copy.
 
 pub mod fetch;
+pub mod hot;
 pub mod target;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
+use prometheus::IntCounter;
 
 use crate::access::{Access, AccessError, Caller};
 use crate::cache::fill::Joined;
@@ -36,7 +39,16 @@ pub struct PartnerSettings {
     pub max_object_bytes: u64,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Budget of the in-memory tier for small hot copies ([`hot`]); 0 disables it.
+    pub memory_bytes: u64,
+    /// Largest copy the in-memory tier holds.
+    pub memory_max_object_bytes: u64,
 }
+
+/// Default budget of the in-memory tier.
+pub const DEFAULT_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default largest copy held in memory.
+pub const DEFAULT_MEMORY_MAX_OBJECT_BYTES: u64 = 1024 * 1024;
 
 /// The partner content server.
 pub struct Partner {
@@ -48,6 +60,11 @@ pub struct Partner {
     pub(crate) store: Arc<dyn BlobStore>,
     pub(crate) client: HttpClient,
     pub(crate) metrics: Metrics,
+    hot: hot::HotTier,
+    /// `mcdata_cache_requests_total{result="hit"}` and `mcdata_bytes_served_total{role="partner"}`,
+    /// resolved once: label lookups cost a hash and a lock on every hit otherwise.
+    hits: IntCounter,
+    served: IntCounter,
 }
 
 /// How a response was produced, for the `X-Cache` header.
@@ -82,6 +99,9 @@ impl Partner {
         client: HttpClient,
         metrics: Metrics,
     ) -> Self {
+        let hot = hot::HotTier::new(settings.memory_bytes, settings.memory_max_object_bytes);
+        let hits = metrics.cache_requests.with_label_values(&["hit"]);
+        let served = metrics.bytes_served.with_label_values(&["partner"]);
         Partner {
             settings,
             allow,
@@ -91,6 +111,9 @@ impl Partner {
             store,
             client,
             metrics,
+            hot,
+            hits,
+            served,
         }
     }
 
@@ -124,18 +147,28 @@ impl Partner {
         self.access.require_user(req.headers())?;
         let key = target::cache_key(&url);
         if let Some(meta) = self.index.get(&key).await {
+            if self.hot.admits(meta.len) {
+                if let Some(bytes) = self.hot.get(&meta.object).await {
+                    return self.hit_from_memory(&req, &meta, bytes);
+                }
+            }
             match self.store.open(&meta.object).await {
+                Ok(BlobBody::File { file, len }) if self.hot.admits(len) => {
+                    // A small copy: read it whole once, keep it in memory, serve from there.
+                    let bytes = crate::storage::read_at(file, 0..len).await.map_err(|e| {
+                        ApiError::Unavailable(format!("reading the cached copy: {e}"))
+                    })?;
+                    self.hot.insert(&meta.object, bytes.clone()).await;
+                    return self.hit_from_memory(&req, &meta, bytes);
+                }
                 Ok(BlobBody::File { file, len }) => {
-                    self.metrics
-                        .cache_requests
-                        .with_label_values(&["hit"])
-                        .inc();
+                    self.hits.inc();
                     let rep = meta.representation();
                     let plan = match rep.plan(req.method(), req.headers()) {
                         Ok(p) => p,
                         Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Hit)),
                     };
-                    let served = self.metrics.bytes_served.with_label_values(&["partner"]);
+                    let served = self.served.clone();
                     let body = match plan.span {
                         Span::None => body::empty(),
                         Span::All => file_body::complete(file, 0, len, served),
@@ -211,7 +244,7 @@ impl Partner {
             Ok(p) => p,
             Err(resp) => return Ok(with_cache_status(*resp, status)),
         };
-        let served = self.metrics.bytes_served.with_label_values(&["partner"]);
+        let served = self.served.clone();
         let growth = fill.growth();
         let body = match plan.span {
             Span::None => body::empty(),
@@ -225,6 +258,38 @@ impl Partner {
             .body(body)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(with_cache_status(resp, status))
+    }
+
+    /// A hit on a copy held in the in-memory tier: no file, no blocking read.
+    fn hit_from_memory(
+        &self,
+        req: &Request<Incoming>,
+        meta: &crate::cache::entry::EntryMeta,
+        bytes: Bytes,
+    ) -> Result<Response<Body>, ApiError> {
+        self.hits.inc();
+        let rep = meta.representation();
+        let plan = match rep.plan(req.method(), req.headers()) {
+            Ok(p) => p,
+            Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Hit)),
+        };
+        let part = match plan.span {
+            Span::None => Bytes::new(),
+            Span::All => bytes,
+            Span::Part { start, end } => bytes.slice(start as usize..end as usize),
+        };
+        // Counted when the body is handed to hyper, like a file body's chunk.
+        self.served.inc_by(part.len() as u64);
+        let body = if part.is_empty() {
+            body::empty()
+        } else {
+            body::full(part)
+        };
+        let resp = plan
+            .response
+            .body(body)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(with_cache_status(resp, CacheStatus::Hit))
     }
 
     /// `DELETE /<original URL>` from the primary that owns the file: drop our copy.
@@ -245,6 +310,9 @@ impl Partner {
         }
         let key = target::cache_key(url);
         let cancelled = self.fills.cancel(&key);
+        if let Some(meta) = self.index.get(&key).await {
+            self.hot.remove(&meta.object).await;
+        }
         let removed = self.index.remove(&key).await;
         let result = if removed || cancelled {
             "dropped"
