@@ -10,12 +10,12 @@ use std::sync::Arc;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::body::Body;
+use super::sendfile::{self, SendfileIo, SendfileSlot};
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
@@ -72,12 +72,20 @@ pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Res
             };
             let _ = stream.set_nodelay(true);
             let h = handler.clone();
-            let svc = service_fn(move |req| {
+            // File bodies of this connection's responses are sent with sendfile: they find
+            // the connection's slot in their request's extensions (see http::sendfile).
+            let slot = SendfileSlot::default();
+            let req_slot = slot.clone();
+            let svc = service_fn(move |mut req: Request<Incoming>| {
                 let h = h.clone();
+                if sendfile::SUPPORTED {
+                    req.extensions_mut().insert(req_slot.clone());
+                }
                 async move { Ok::<_, Infallible>(h.handle(req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            sendfile::builder_options(&mut builder);
+            let conn = builder.serve_connection(SendfileIo::new(stream, slot), svc);
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = conn.await {

@@ -27,6 +27,7 @@ use crate::http::client::HttpClient;
 use crate::http::error::ApiError;
 use crate::http::file_body;
 use crate::http::representation::Span;
+use crate::http::sendfile::SendfileSlot;
 use crate::metrics::Metrics;
 use crate::storage::{BlobBody, BlobStore, StoreError};
 use target::Allowlist;
@@ -169,10 +170,13 @@ impl Partner {
                         Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Hit)),
                     };
                     let served = self.served.clone();
+                    let slot = req.extensions().get::<SendfileSlot>();
                     let body = match plan.span {
                         Span::None => body::empty(),
-                        Span::All => file_body::complete(file, 0, len, served),
-                        Span::Part { start, end } => file_body::complete(file, start, end, served),
+                        Span::All => file_body::complete_via(slot, file, 0, len, served),
+                        Span::Part { start, end } => {
+                            file_body::complete_via(slot, file, start, end, served)
+                        }
                     };
                     let resp = plan
                         .response
@@ -246,11 +250,13 @@ impl Partner {
         };
         let served = self.served.clone();
         let growth = fill.growth();
+        let slot = req.extensions().get::<SendfileSlot>();
+        let file = head.file.clone();
         let body = match plan.span {
             Span::None => body::empty(),
-            Span::All => file_body::growing(head.file.clone(), 0, None, growth, served),
+            Span::All => file_body::growing_via(slot, file, 0, None, growth, served),
             Span::Part { start, end } => {
-                file_body::growing(head.file.clone(), start, Some(end), growth, served)
+                file_body::growing_via(slot, file, start, Some(end), growth, served)
             }
         };
         let resp = plan

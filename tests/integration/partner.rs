@@ -459,3 +459,68 @@ async fn memory_tier_disabled_reads_the_file_and_purge_drops_the_memory_copy() {
     assert_eq!(r.bytes().as_ref(), body.as_slice());
     assert_eq!(origin.requests(), before + 1);
 }
+
+/// Hits on copies above the in-memory tier's limit go out with sendfile, in segments of
+/// at most 4 MiB: several responses in a row on one connection (whole, ranges across a
+/// segment boundary, HEAD) carry exactly the stored bytes.
+#[tokio::test]
+async fn file_hits_sent_with_sendfile_keep_order_on_one_connection() {
+    use http_body_util::{BodyExt, Empty};
+    let origin = Origin::start().await;
+    let body = data(9 * 1024 * 1024 + 77, 14);
+    let url = origin.script(
+        "/big",
+        Script::new(body.clone()).header("cache-control", "max-age=600"),
+    );
+    let p = partner_of(&origin, |_| {}).await;
+    assert_eq!(get(&p.via(&url), &[]).await.bytes().len(), body.len());
+    assert!(
+        eventually(Duration::from_secs(5), || p.metric("mcdata_cache_entries")
+            == 1.0)
+        .await
+    );
+
+    let addr = p.running.as_ref().unwrap().addr();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let target = format!("/{url}");
+    let cases: [(Method, Option<&str>, std::ops::Range<usize>); 5] = [
+        (Method::GET, None, 0..body.len()),
+        (
+            Method::GET,
+            Some("bytes=4194000-4194999"),
+            4_194_000..4_195_000,
+        ),
+        (Method::HEAD, None, 0..0),
+        (
+            Method::GET,
+            Some("bytes=-5000000"),
+            body.len() - 5_000_000..body.len(),
+        ),
+        (Method::GET, None, 0..body.len()),
+    ];
+    for (method, range, want) in cases {
+        let mut req = http::Request::builder()
+            .method(method.clone())
+            .uri(&target)
+            .header("host", addr.to_string());
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        let resp = send
+            .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-cache"], "HIT");
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            got.as_ref() == &body[want.clone()],
+            "{method} {range:?}: wrong bytes"
+        );
+    }
+    assert_eq!(origin.requests(), 1);
+}
