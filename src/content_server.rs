@@ -255,7 +255,7 @@ impl Handler for ContentServer {
             let started = Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_string();
-            let metrics = self.metrics.clone();
+            let server = self.clone();
             let (route, result) = self.route(req).await;
             let resp = result.unwrap_or_else(|e| {
                 if e.status().is_server_error() {
@@ -264,7 +264,8 @@ impl Handler for ContentServer {
                 e.into_response()
             });
             let status = resp.status();
-            metrics
+            server
+                .metrics
                 .requests
                 .with_label_values(&[route, method.as_str(), status.as_str()])
                 .inc();

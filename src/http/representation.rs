@@ -109,9 +109,8 @@ impl Representation {
                 )));
             }
         }
-        let mut b = Response::builder()
-            .header(header::CONTENT_TYPE, self.content_type.as_str())
-            .header(header::DATE, http_date(now));
+        // No Date here: hyper adds it to every response (formatted once a second).
+        let mut b = Response::builder().header(header::CONTENT_TYPE, self.content_type.as_str());
         b = self.common_headers(b, now);
         if let Some(sha) = &self.sha256 {
             b = b.header("repr-digest", repr_digest(sha));
