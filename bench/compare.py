@@ -133,6 +133,21 @@ def rss_kib(pids):
     return total
 
 
+def cpu_seconds(pids):
+    """User + system CPU time of `pids` (all their threads), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def repin(p, core):
     if core is None:
         return
@@ -351,19 +366,28 @@ def measure_hits():
     for name, conns, unit in figures:
         wait_quiet(f"hits {name} c={conns}")
         per = {t: [] for t in ["origin"] + PROXIES}
+        cpu = {t: [] for t in ["origin"] + PROXIES}
         for run in range(ARGS.runs):
             order = ["origin"] + PROXIES if run % 2 == 0 else list(reversed(["origin"] + PROXIES))
             for t in order:
                 if t == "origin":
                     repin(PROCS["origin"], SERVER)
+                pids = group_pids(PROCS[t].pid)
+                c0, w0 = cpu_seconds(pids), time.time()
                 rps, bps = oha(url(t, f"/files/{name}"), conns, ARGS.duration)
+                c1, w1 = cpu_seconds(pids), time.time()
                 if t == "origin":
                     repin(PROCS["origin"], CLIENT)
                 v = rps if unit == "rps" else bps / GIB
                 per[t].append(v)
-                log(f"  {name} c={conns} run {run + 1} {t}: {v:,.2f} {'req/s' if unit == 'rps' else 'GiB/s'}")
+                cpu[t].append((c1 - c0) / (w1 - w0))
+                log(
+                    f"  {name} c={conns} run {run + 1} {t}: {v:,.2f} {'req/s' if unit == 'rps' else 'GiB/s'}"
+                    f" (server CPU {100 * cpu[t][-1]:.0f}%)"
+                )
         results[(name, conns, unit)] = {t: statistics.median(v) for t, v in per.items()}
         results[(name, conns, unit)]["_runs"] = per
+        results[(name, conns, unit)]["_cpu"] = {t: statistics.median(v) for t, v in cpu.items()}
     return results
 
 
@@ -534,6 +558,18 @@ def report(hits, herds, rss, cold):
         L.append(
             f"| {label} | {fmt(m['origin'])} | {fmt(m['nginx'])} | {fmt(m['varnish'])} | {fmt(m['mcdata'])} "
             f"| {un:.2f} | {uv:.2f} | {uo:.2f} | >= {want[name]}x nginx, >= 0.9x origin | {verdict(ok)} |"
+        )
+    L.append("")
+    L.append("Server CPU during those runs (share of its core, median; the rest of the core is idle")
+    L.append("when the figure is bound by the client):")
+    L.append("")
+    L.append("| figure | origin direct | nginx | Varnish | mcdata |")
+    L.append("|---|---:|---:|---:|---:|")
+    for (name, conns, unit), m in hits.items():
+        c = m["_cpu"]
+        L.append(
+            f"| {name} hit, c={conns} | {100 * c['origin']:.0f}% | {100 * c['nginx']:.0f}% "
+            f"| {100 * c['varnish']:.0f}% | {100 * c['mcdata']:.0f}% |"
         )
     L.append("")
     L.append(f"### Cold herd: {ARGS.herd_clients} clients, one 64 MiB object, origin waits 1 s then paces the body")

@@ -26,6 +26,7 @@ use crate::http::body::{self, Body};
 use crate::http::client::HttpClient;
 use crate::http::error::ApiError;
 use crate::http::file_body;
+use crate::http::representation::Prepared;
 use crate::http::representation::Span;
 use crate::http::sendfile::SendfileSlot;
 use crate::metrics::Metrics;
@@ -149,8 +150,8 @@ impl Partner {
         let key = target::cache_key(&url);
         if let Some(meta) = self.index.get(&key).await {
             if self.hot.admits(meta.len) {
-                if let Some(bytes) = self.hot.get(&meta.object).await {
-                    return self.hit_from_memory(&req, &meta, bytes);
+                if let Some(copy) = self.hot.get(&meta.object).await {
+                    return self.hit_from_memory(&req, &copy);
                 }
             }
             match self.store.open(&meta.object).await {
@@ -159,8 +160,12 @@ impl Partner {
                     let bytes = crate::storage::read_at(file, 0..len).await.map_err(|e| {
                         ApiError::Unavailable(format!("reading the cached copy: {e}"))
                     })?;
-                    self.hot.insert(&meta.object, bytes.clone()).await;
-                    return self.hit_from_memory(&req, &meta, bytes);
+                    let copy = hot::HotCopy {
+                        body: bytes,
+                        prepared: Prepared::new(meta.representation()),
+                    };
+                    let copy = self.hot.insert(&meta.object, copy).await;
+                    return self.hit_from_memory(&req, &copy);
                 }
                 Ok(BlobBody::File { file, len }) => {
                     self.hits.inc();
@@ -270,12 +275,11 @@ impl Partner {
     fn hit_from_memory(
         &self,
         req: &Request<Incoming>,
-        meta: &crate::cache::entry::EntryMeta,
-        bytes: Bytes,
+        copy: &hot::HotCopy,
     ) -> Result<Response<Body>, ApiError> {
         self.hits.inc();
-        let rep = meta.representation();
-        let plan = match rep.plan(req.method(), req.headers()) {
+        let bytes = copy.body.clone();
+        let plan = match copy.prepared.plan(req.method(), req.headers()) {
             Ok(p) => p,
             Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Hit)),
         };
