@@ -110,6 +110,11 @@ pub struct ContentServerConfig {
     pub cache_default_ttl: Duration,
     /// Largest object the partner will fetch and keep.
     pub cache_max_object_bytes: u64,
+    /// Budget of the partner's in-memory tier: small copies hit recently are also held in
+    /// memory and served from there; 0 disables it.
+    pub cache_memory_bytes: u64,
+    /// Largest copy the in-memory tier holds.
+    pub cache_memory_max_object_bytes: u64,
     /// Time allowed to connect to a primary and receive its response headers.
     #[serde(deserialize_with = "de_duration")]
     pub upstream_header_timeout: Duration,
@@ -146,6 +151,8 @@ impl Default for ContentServerConfig {
             cache_max_ttl: Duration::from_secs(24 * 3600),
             cache_default_ttl: Duration::from_secs(3600),
             cache_max_object_bytes: 4 * 1024 * 1024 * 1024,
+            cache_memory_bytes: crate::partner::DEFAULT_MEMORY_BYTES,
+            cache_memory_max_object_bytes: crate::partner::DEFAULT_MEMORY_MAX_OBJECT_BYTES,
             upstream_header_timeout: Duration::from_secs(30),
             upstream_idle_timeout: Duration::from_secs(30),
             fsync: true,
@@ -371,6 +378,12 @@ pub struct ContentServerArgs {
     /// Largest object the partner fetches and keeps, in bytes [default: 4 GiB]
     #[arg(long)]
     pub cache_max_object_bytes: Option<u64>,
+    /// In-memory tier budget for small hot partner copies, in bytes; 0 disables it [default: 67108864 = 64 MiB]
+    #[arg(long)]
+    pub cache_memory_bytes: Option<u64>,
+    /// Largest partner copy held in the in-memory tier, in bytes [default: 1048576 = 1 MiB]
+    #[arg(long)]
+    pub cache_memory_max_object_bytes: Option<u64>,
     /// Time allowed for a primary's response headers [default: 30s]
     #[arg(long, value_parser = parse_duration)]
     pub upstream_header_timeout: Option<Duration>,
@@ -411,6 +424,8 @@ impl ContentServerArgs {
             cache_max_ttl,
             cache_default_ttl,
             cache_max_object_bytes,
+            cache_memory_bytes,
+            cache_memory_max_object_bytes,
             upstream_header_timeout,
             upstream_idle_timeout,
             fsync,

@@ -171,6 +171,8 @@ impl ContentServer {
                 idle_timeout: cfg.upstream_idle_timeout,
                 spool_dir: spool_dir.clone(),
                 store_retry_after: cfg.store_retry_after,
+                memory_bytes: cfg.cache_memory_bytes,
+                memory_max_object_bytes: cfg.cache_memory_max_object_bytes,
             },
             Allowlist::new(allow),
             access.clone(),

@@ -13,6 +13,7 @@ use prometheus::IntCounter;
 use tokio::sync::watch;
 
 use super::body::{Body, BodyError};
+use super::sendfile::{self, SendfileSlot};
 use crate::storage::read_at;
 
 /// Largest read per chunk: big enough to keep syscalls and wake-ups per byte low.
@@ -47,6 +48,8 @@ struct Reader {
     end: Option<u64>,
     growth: Option<watch::Receiver<Growth>>,
     served: IntCounter,
+    /// When set, ranges are not read but queued for `sendfile` ([`sendfile`]).
+    slot: Option<SendfileSlot>,
 }
 
 impl Reader {
@@ -76,6 +79,14 @@ impl Reader {
                 Err(e) => return Some(Err(e)),
             };
             if self.pos < upto {
+                if let Some(slot) = &self.slot {
+                    let to = upto.min(self.pos + sendfile::MAX_SEGMENT);
+                    let len = (to - self.pos) as usize;
+                    let frame = slot.frame(self.file.clone(), self.pos, len);
+                    self.pos = to;
+                    self.served.inc_by(len as u64);
+                    return Some(Ok(frame));
+                }
                 let to = upto.min(self.pos + CHUNK);
                 return match read_at(self.file.clone(), self.pos..to).await {
                     Ok(b) => {
@@ -134,17 +145,41 @@ fn into_body(reader: Reader) -> Body {
 
 /// The bytes `start..end` of a complete file.
 pub fn complete(file: Arc<File>, start: u64, end: u64, served: IntCounter) -> Body {
+    complete_via(None, file, start, end, served)
+}
+
+/// The same, sent with `sendfile` through the connection's `slot` when there is one.
+pub fn complete_via(
+    slot: Option<&SendfileSlot>,
+    file: Arc<File>,
+    start: u64,
+    end: u64,
+    served: IntCounter,
+) -> Body {
     into_body(Reader {
         file,
         pos: start,
         end: Some(end),
         growth: None,
         served,
+        slot: slot.cloned(),
     })
 }
 
 /// The bytes from `start` (to `end`, or to the end of the body) of a file being filled.
 pub fn growing(
+    file: Arc<File>,
+    start: u64,
+    end: Option<u64>,
+    growth: watch::Receiver<Growth>,
+    served: IntCounter,
+) -> Body {
+    growing_via(None, file, start, end, growth, served)
+}
+
+/// The same, sent with `sendfile` through the connection's `slot` when there is one.
+pub fn growing_via(
+    slot: Option<&SendfileSlot>,
     file: Arc<File>,
     start: u64,
     end: Option<u64>,
@@ -157,6 +192,7 @@ pub fn growing(
         end,
         growth: Some(growth),
         served,
+        slot: slot.cloned(),
     })
 }
 

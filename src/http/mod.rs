@@ -1,4 +1,5 @@
-//! The HTTP surface: the server loop, the body type, file-backed and stored-stream bodies, the shared
+//! The HTTP surface: the server loop, the body type, file-backed bodies (read, or sent
+//! zero-copy with `sendfile`) and stored-stream bodies, the shared
 //! representation logic (validators, ranges, conditionals), and the one mapping of every
 //! module's errors to HTTP responses.
 
@@ -8,5 +9,6 @@ pub mod conditional;
 pub mod error;
 pub mod file_body;
 pub mod representation;
+pub mod sendfile;
 pub mod server;
 pub mod stream_body;

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::body::Body;
 use super::error::ApiError;
+use super::sendfile::{self, SendfileIo, SendfileSlot};
 use crate::metrics::Metrics;
 
 /// Something that answers requests.
@@ -49,7 +49,7 @@ impl<R: Routes> Handler for R {
             let started = std::time::Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_string();
-            let metrics = self.metrics().clone();
+            let me = self.clone();
             let (route, result) = self.dispatch(req).await;
             let resp = result.unwrap_or_else(|e| {
                 if e.status().is_server_error() {
@@ -60,7 +60,7 @@ impl<R: Routes> Handler for R {
                 e.into_response()
             });
             let status = resp.status();
-            metrics
+            me.metrics()
                 .requests
                 .with_label_values(&[route, method.as_str(), status.as_str()])
                 .inc();
@@ -125,12 +125,20 @@ pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Res
             };
             let _ = stream.set_nodelay(true);
             let h = handler.clone();
-            let svc = service_fn(move |req| {
+            // File bodies of this connection's responses are sent with sendfile: they find
+            // the connection's slot in their request's extensions (see http::sendfile).
+            let slot = SendfileSlot::default();
+            let req_slot = slot.clone();
+            let svc = service_fn(move |mut req: Request<Incoming>| {
                 let h = h.clone();
+                if sendfile::SUPPORTED {
+                    req.extensions_mut().insert(req_slot.clone());
+                }
                 async move { Ok::<_, Infallible>(h.handle(req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            sendfile::builder_options(&mut builder);
+            let conn = builder.serve_connection(SendfileIo::new(stream, slot), svc);
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = conn.await {

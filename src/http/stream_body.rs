@@ -11,6 +11,7 @@ use prometheus::IntCounter;
 use super::body::{self, Body, BodyError};
 use super::file_body;
 use super::representation::Span;
+use super::sendfile::SendfileSlot;
 use crate::storage::{BlobBody, BlobStream};
 
 /// Why a stored stream did not match its announced length.
@@ -32,11 +33,23 @@ pub fn range_of(span: Span) -> Option<std::ops::Range<u64>> {
 
 /// The body sending `span` of an object opened with [`range_of`]`(span)`.
 pub fn from_blob(blob: BlobBody, span: Span, served: IntCounter) -> Body {
+    from_blob_via(None, blob, span, served)
+}
+
+/// The same, a local file sent with `sendfile` through the connection's `slot` if any.
+pub fn from_blob_via(
+    slot: Option<&SendfileSlot>,
+    blob: BlobBody,
+    span: Span,
+    served: IntCounter,
+) -> Body {
     match (blob, span) {
         (_, Span::None) => body::empty(),
-        (BlobBody::File { file, len }, Span::All) => file_body::complete(file, 0, len, served),
+        (BlobBody::File { file, len }, Span::All) => {
+            file_body::complete_via(slot, file, 0, len, served)
+        }
         (BlobBody::File { file, .. }, Span::Part { start, end }) => {
-            file_body::complete(file, start, end, served)
+            file_body::complete_via(slot, file, start, end, served)
         }
         (BlobBody::Stream { len, stream }, _) => streamed(stream, len, served),
     }

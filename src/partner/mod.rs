@@ -8,9 +8,14 @@
 //! still serves its clients, without keeping a copy. The owning primary may purge a copy.
 
 pub mod fetch;
+pub mod hot;
 pub mod target;
 
 use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use prometheus::IntCounter;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, Response};
@@ -24,10 +29,12 @@ use crate::http::body::{self, Body};
 use crate::http::client::HttpClient;
 use crate::http::error::ApiError;
 use crate::http::file_body;
+use crate::http::representation::Prepared;
 use crate::http::representation::Span;
+use crate::http::sendfile::SendfileSlot;
 use crate::http::stream_body;
 use crate::metrics::Metrics;
-use crate::storage::{BlobStore, StoreError, StoreHealth};
+use crate::storage::{BlobBody, BlobStore, StoreError, StoreHealth};
 use target::Allowlist;
 
 /// Settings of the partner role.
@@ -42,7 +49,16 @@ pub struct PartnerSettings {
     pub spool_dir: std::path::PathBuf,
     /// After a store failure, how long fills pass through without trying the store.
     pub store_retry_after: Duration,
+    /// Budget of the in-memory tier for small hot copies ([`hot`]); 0 disables it.
+    pub memory_bytes: u64,
+    /// Largest copy the in-memory tier holds.
+    pub memory_max_object_bytes: u64,
 }
+
+/// Default budget of the in-memory tier.
+pub const DEFAULT_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default largest copy held in memory.
+pub const DEFAULT_MEMORY_MAX_OBJECT_BYTES: u64 = 1024 * 1024;
 
 /// The partner content server.
 pub struct Partner {
@@ -55,6 +71,11 @@ pub struct Partner {
     pub(crate) client: HttpClient,
     pub(crate) metrics: Metrics,
     pub(crate) health: StoreHealth,
+    hot: hot::HotTier,
+    /// `mcdata_cache_requests_total{result="hit"}` and `mcdata_bytes_served_total{role="partner"}`,
+    /// resolved once: label lookups cost a hash and a lock on every hit otherwise.
+    hits: IntCounter,
+    served: IntCounter,
 }
 
 /// How a response was produced, for the `X-Cache` header.
@@ -89,8 +110,14 @@ impl Partner {
         client: HttpClient,
         metrics: Metrics,
     ) -> Self {
+        let hot = hot::HotTier::new(settings.memory_bytes, settings.memory_max_object_bytes);
+        let hits = metrics.cache_requests.with_label_values(&["hit"]);
+        let served = metrics.bytes_served.with_label_values(&["partner"]);
         Partner {
             health: StoreHealth::new(settings.store_retry_after, metrics.clone()),
+            hot,
+            hits,
+            served,
             settings,
             allow,
             access,
@@ -211,13 +238,15 @@ impl Partner {
             Ok(p) => p,
             Err(resp) => return Ok(with_cache_status(*resp, status)),
         };
-        let served = self.metrics.bytes_served.with_label_values(&["partner"]);
+        let served = self.served.clone();
         let growth = fill.growth();
+        let slot = req.extensions().get::<SendfileSlot>();
+        let file = head.file.clone();
         let body = match plan.span {
             Span::None => body::empty(),
-            Span::All => file_body::growing(head.file.clone(), 0, None, growth, served),
+            Span::All => file_body::growing_via(slot, file, 0, None, growth, served),
             Span::Part { start, end } => {
-                file_body::growing(head.file.clone(), start, Some(end), growth, served)
+                file_body::growing_via(slot, file, start, Some(end), growth, served)
             }
         };
         let resp = plan
@@ -227,17 +256,34 @@ impl Partner {
         Ok(with_cache_status(resp, status))
     }
 
-    /// Serve a fresh indexed copy from the store. Conditional and HEAD requests are
-    /// answered from the index alone; a body is opened for exactly the span it sends.
+    /// Serve a fresh indexed copy. Small copies are served from the in-memory tier (read
+    /// whole from the store once); others from the store, a local file with `sendfile`
+    /// when the connection allows it. Conditional and HEAD requests are answered from the
+    /// index alone; a body is opened for exactly the span it sends.
     async fn serve_hit(
         &self,
         req: &Request<Incoming>,
         meta: &crate::cache::EntryMeta,
     ) -> Result<Response<Body>, StoreError> {
+        if self.hot.admits(meta.len) {
+            let copy = match self.hot.get(&meta.object).await {
+                Some(copy) => copy,
+                None => {
+                    let body = read_whole(self.store.open(&meta.object, None).await?).await?;
+                    self.health.succeeded();
+                    let copy = hot::HotCopy {
+                        body,
+                        prepared: Prepared::new(meta.representation()),
+                    };
+                    self.hot.insert(&meta.object, copy).await
+                }
+            };
+            return Ok(self.hit_from_memory(req, &copy));
+        }
         let plan = match meta.representation().plan(req.method(), req.headers()) {
             Ok(p) => p,
             Err(resp) => {
-                self.count("hit");
+                self.hits.inc();
                 return Ok(with_cache_status(*resp, CacheStatus::Hit));
             }
         };
@@ -250,10 +296,10 @@ impl Partner {
             ),
         };
         self.health.succeeded();
-        self.count("hit");
-        let served = self.metrics.bytes_served.with_label_values(&["partner"]);
+        self.hits.inc();
+        let slot = req.extensions().get::<SendfileSlot>();
         let body = match blob {
-            Some(b) => stream_body::from_blob(b, plan.span, served),
+            Some(b) => stream_body::from_blob_via(slot, b, plan.span, self.served.clone()),
             None => body::empty(),
         };
         let resp = plan
@@ -263,11 +309,29 @@ impl Partner {
         Ok(with_cache_status(resp, CacheStatus::Hit))
     }
 
-    fn count(&self, result: &str) {
-        self.metrics
-            .cache_requests
-            .with_label_values(&[result])
-            .inc();
+    /// A hit on a copy held in the in-memory tier: no file, no blocking read.
+    fn hit_from_memory(&self, req: &Request<Incoming>, copy: &hot::HotCopy) -> Response<Body> {
+        self.hits.inc();
+        let plan = match copy.prepared.plan(req.method(), req.headers()) {
+            Ok(p) => p,
+            Err(resp) => return with_cache_status(*resp, CacheStatus::Hit),
+        };
+        let part = match plan.span {
+            Span::None => Bytes::new(),
+            Span::All => copy.body.clone(),
+            Span::Part { start, end } => copy.body.slice(start as usize..end as usize),
+        };
+        // Counted when the body is handed to hyper, like a file body's chunk.
+        self.served.inc_by(part.len() as u64);
+        let body = if part.is_empty() {
+            body::empty()
+        } else {
+            body::full(part)
+        };
+        match plan.response.body(body) {
+            Ok(resp) => with_cache_status(resp, CacheStatus::Hit),
+            Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        }
     }
 
     /// `DELETE /<original URL>` from the primary that owns the file: drop our copy.
@@ -288,6 +352,9 @@ impl Partner {
         }
         let key = target::cache_key(url);
         let cancelled = self.fills.cancel(&key);
+        if let Some(meta) = self.index.get(&key).await {
+            self.hot.remove(&meta.object).await;
+        }
         let removed = self.index.remove(&key).await;
         let result = if removed || cancelled {
             "dropped"
@@ -310,4 +377,24 @@ fn with_cache_status(mut resp: Response<Body>, status: CacheStatus) -> Response<
     resp.headers_mut()
         .insert("x-cache", HeaderValue::from_static(status.as_str()));
     resp
+}
+
+/// All of a small stored object.
+async fn read_whole(blob: BlobBody) -> Result<Bytes, StoreError> {
+    match blob {
+        BlobBody::File { file, len } => crate::storage::read_at(file, 0..len)
+            .await
+            .map_err(|e| StoreError::io("cached copy", e)),
+        BlobBody::Stream { len, stream } => {
+            let parts: Vec<Bytes> = stream.try_collect().await?;
+            let body: Bytes = parts.concat().into();
+            if body.len() as u64 != len {
+                return Err(StoreError::Task(format!(
+                    "the stored copy has {} bytes, {len} expected",
+                    body.len()
+                )));
+            }
+            Ok(body)
+        }
+    }
 }

@@ -324,3 +324,203 @@ async fn unreachable_partner_purge_is_retried_and_visible() {
     );
     assert_eq!(get(&b.via(&url), &[]).await.status, StatusCode::GONE);
 }
+
+/// Overwrite every cached body on disk with other bytes of the same length: a hit that
+/// still returns the original bytes came from the in-memory tier, not from the file.
+fn scribble_cached_bodies(p: &System) -> usize {
+    let mut n = 0;
+    for f in p.stored_files() {
+        if f.starts_with("cache/") && f.ends_with(".body") {
+            let path = p.dir.join(&f);
+            let len = std::fs::metadata(&path).unwrap().len() as usize;
+            std::fs::write(&path, vec![b'X'; len]).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn small_hot_copies_are_served_from_memory_with_ranges_and_conditionals() {
+    let origin = Origin::start().await;
+    let body = data(3000, 11);
+    let url = origin.script(
+        "/small",
+        Script::new(body.clone())
+            .header("etag", "\"s1\"")
+            .header("cache-control", "max-age=600"),
+    );
+    let big = data(5000, 12);
+    let big_url = origin.script(
+        "/big",
+        Script::new(big.clone()).header("cache-control", "max-age=600"),
+    );
+    let p = partner_of(&origin, |c| c.cache_memory_max_object_bytes = 4096).await;
+
+    assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "MISS");
+    assert_eq!(get(&p.via(&big_url), &[]).await.header("x-cache"), "MISS");
+    assert!(
+        eventually(Duration::from_secs(5), || p.metric("mcdata_cache_entries")
+            == 2.0)
+        .await
+    );
+    // The first hit reads the file and keeps the small copy in memory.
+    let r = get(&p.via(&url), &[]).await;
+    assert_eq!(r.header("x-cache"), "HIT");
+    assert_eq!(r.bytes().as_ref(), body.as_slice());
+    assert_eq!(
+        get(&p.via(&big_url), &[]).await.bytes().as_ref(),
+        big.as_slice()
+    );
+    assert_eq!(scribble_cached_bodies(&p), 2);
+
+    // From memory: the original bytes, whole, as a range, and conditionals answered.
+    let r = get(&p.via(&url), &[]).await;
+    assert_eq!((r.status, r.header("x-cache")), (StatusCode::OK, "HIT"));
+    assert_eq!(r.bytes().as_ref(), body.as_slice());
+    assert_eq!(r.header("content-length"), "3000");
+    assert_eq!(r.header("etag"), "\"s1\"");
+    let r = get(&p.via(&url), &[("range", "bytes=100-199")]).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.header("content-range"), "bytes 100-199/3000");
+    assert_eq!(r.bytes().as_ref(), &body[100..200]);
+    let r = get(&p.via(&url), &[("if-none-match", "\"s1\"")]).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = request(Method::HEAD, &p.via(&url), &[], Bytes::new()).await;
+    assert_eq!(
+        (r.status, r.header("content-length")),
+        (StatusCode::OK, "3000")
+    );
+    assert!(r.bytes().is_empty());
+    // Above cache-memory-max-object-bytes: read from the file every time.
+    let r = get(&p.via(&big_url), &[]).await;
+    assert_eq!(r.header("x-cache"), "HIT");
+    assert_eq!(r.bytes().as_ref(), vec![b'X'; 5000].as_slice());
+
+    assert_eq!(origin.requests(), 2);
+    assert_eq!(p.metric("mcdata_cache_requests_total{result=\"hit\"}"), 7.0);
+    // Misses 3000 + 5000, then hits 3000, 5000, 3000, 100, (304), (HEAD), 5000.
+    let served = 3000 + 5000 + 3000 + 5000 + 3000 + 100 + 5000;
+    assert_eq!(
+        p.metric("mcdata_bytes_served_total{role=\"partner\"}"),
+        served as f64
+    );
+}
+
+#[tokio::test]
+async fn memory_tier_disabled_reads_the_file_and_purge_drops_the_memory_copy() {
+    let origin = Origin::start().await;
+    let body = data(2000, 13);
+    let url = origin.script(
+        "/x",
+        Script::new(body.clone()).header("cache-control", "max-age=600"),
+    );
+    let off = partner_of(&origin, |c| c.cache_memory_bytes = 0).await;
+    get(&off.via(&url), &[]).await;
+    assert!(
+        eventually(Duration::from_secs(5), || off
+            .metric("mcdata_cache_entries")
+            == 1.0)
+        .await
+    );
+    assert_eq!(get(&off.via(&url), &[]).await.header("x-cache"), "HIT");
+    scribble_cached_bodies(&off);
+    let r = get(&off.via(&url), &[]).await;
+    assert_eq!(
+        r.bytes().as_ref(),
+        vec![b'X'; 2000].as_slice(),
+        "no memory tier"
+    );
+
+    // With the tier: a purge from the owner drops the memory copy too, so the next
+    // request goes to the origin again.
+    let on = partner_of(&origin, |_| {}).await;
+    get(&on.via(&url), &[]).await;
+    assert!(
+        eventually(Duration::from_secs(5), || on.metric("mcdata_cache_entries")
+            == 1.0)
+        .await
+    );
+    assert_eq!(get(&on.via(&url), &[]).await.header("x-cache"), "HIT");
+    let before = origin.requests();
+    let r = request(
+        Method::DELETE,
+        &on.via(&url),
+        &[(
+            "authorization",
+            &format!("Bearer {}", crate::origin::ORIGIN_CRED),
+        )],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.json()["purged"], true);
+    let r = get(&on.via(&url), &[]).await;
+    assert_eq!(r.header("x-cache"), "MISS");
+    assert_eq!(r.bytes().as_ref(), body.as_slice());
+    assert_eq!(origin.requests(), before + 1);
+}
+
+/// Hits on copies above the in-memory tier's limit go out with sendfile, in segments of
+/// at most 4 MiB: several responses in a row on one connection (whole, ranges across a
+/// segment boundary, HEAD) carry exactly the stored bytes.
+#[tokio::test]
+async fn file_hits_sent_with_sendfile_keep_order_on_one_connection() {
+    use http_body_util::{BodyExt, Empty};
+    let origin = Origin::start().await;
+    let body = data(9 * 1024 * 1024 + 77, 14);
+    let url = origin.script(
+        "/big",
+        Script::new(body.clone()).header("cache-control", "max-age=600"),
+    );
+    let p = partner_of(&origin, |_| {}).await;
+    assert_eq!(get(&p.via(&url), &[]).await.bytes().len(), body.len());
+    assert!(
+        eventually(Duration::from_secs(5), || p.metric("mcdata_cache_entries")
+            == 1.0)
+        .await
+    );
+
+    let addr = p.running.as_ref().unwrap().addr();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let target = format!("/{url}");
+    let cases: [(Method, Option<&str>, std::ops::Range<usize>); 5] = [
+        (Method::GET, None, 0..body.len()),
+        (
+            Method::GET,
+            Some("bytes=4194000-4194999"),
+            4_194_000..4_195_000,
+        ),
+        (Method::HEAD, None, 0..0),
+        (
+            Method::GET,
+            Some("bytes=-5000000"),
+            body.len() - 5_000_000..body.len(),
+        ),
+        (Method::GET, None, 0..body.len()),
+    ];
+    for (method, range, want) in cases {
+        let mut req = http::Request::builder()
+            .method(method.clone())
+            .uri(&target)
+            .header("host", addr.to_string());
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        let resp = send
+            .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-cache"], "HIT");
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            got.as_ref() == &body[want.clone()],
+            "{method} {range:?}: wrong bytes"
+        );
+    }
+    assert_eq!(origin.requests(), 1);
+}
