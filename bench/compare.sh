@@ -6,7 +6,7 @@
 # Installs what it needs (apt: nginx varnish curl libssl-dev pkg-config; cargo: oha into ~/.cache/mcdata-bench),
 # builds mcdata --release, then runs bench/compare.py, which starts every server itself
 # (never through systemd), stops them on exit and prints the table (also written to
-# target/bench/compare.md). Takes about 10 minutes. See docs/benchmarks.md.
+# target/bench/compare.md). Takes about 7 minutes. See docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
