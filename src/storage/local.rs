@@ -16,9 +16,9 @@ use futures_util::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
-use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Listed, StoreError, Written};
+use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Listed, StoreError, Written};
 
 const STAGING: &str = ".staging";
 
@@ -81,8 +81,7 @@ impl BlobStore for LocalBlobs {
                 dest: self.path_of(key),
                 staging,
                 file: Arc::new(file),
-                hasher: Some(Sha256::new()),
-                len: 0,
+                digest: Digesting::new(),
                 fsync: self.fsync,
                 published: false,
             }) as Box<dyn BlobWriter>)
@@ -200,8 +199,7 @@ struct LocalWriter {
     dest: PathBuf,
     staging: PathBuf,
     file: Arc<File>,
-    hasher: Option<Sha256>,
-    len: u64,
+    digest: Digesting,
     fsync: bool,
     published: bool,
 }
@@ -209,9 +207,7 @@ struct LocalWriter {
 impl BlobWriter for LocalWriter {
     fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let Some(mut hasher) = self.hasher.take() else {
-                return Err(StoreError::Task("writer failed earlier".into()));
-            };
+            let mut hasher = self.digest.take()?;
             let file = self.file.clone();
             let n = chunk.len() as u64;
             let hasher = blocking(&self.key, move || {
@@ -220,21 +216,17 @@ impl BlobWriter for LocalWriter {
                 Ok(hasher)
             })
             .await?;
-            self.hasher = Some(hasher);
-            self.len += n;
+            self.digest.put_back(hasher, n);
             Ok(())
         })
     }
 
     fn len(&self) -> u64 {
-        self.len
+        self.digest.len()
     }
 
     fn sha256(&self) -> [u8; 32] {
-        self.hasher
-            .clone()
-            .map(|h| h.finalize().into())
-            .unwrap_or_default()
+        self.digest.sha256()
     }
 
     fn read_handle(&self) -> Option<Arc<File>> {
@@ -243,10 +235,7 @@ impl BlobWriter for LocalWriter {
 
     fn finish(mut self: Box<Self>) -> BoxFut<'static, Result<Written, StoreError>> {
         Box::pin(async move {
-            let written = Written {
-                len: self.len,
-                sha256: self.sha256(),
-            };
+            let written = self.digest.written();
             let (file, staging, dest, fsync) = (
                 self.file.clone(),
                 self.staging.clone(),

@@ -58,6 +58,64 @@ impl StoreError {
     }
 }
 
+/// The running length and sha-256 of a body being written, shared by the writers of
+/// every backend. The hasher is taken out while a chunk is hashed on a blocking thread;
+/// a write that failed midway leaves it out, and the writer refuses further use.
+pub(crate) struct Digesting {
+    hasher: Option<sha2::Sha256>,
+    len: u64,
+}
+
+impl Digesting {
+    pub(crate) fn new() -> Self {
+        use sha2::Digest;
+        Digesting {
+            hasher: Some(sha2::Sha256::new()),
+            len: 0,
+        }
+    }
+
+    /// The hasher, to update with the next chunk; an error after a failed write.
+    pub(crate) fn take(&mut self) -> Result<sha2::Sha256, StoreError> {
+        self.hasher
+            .take()
+            .ok_or_else(|| StoreError::Task("writer failed earlier".into()))
+    }
+
+    /// Put the hasher back after it took in `n` more bytes.
+    pub(crate) fn put_back(&mut self, hasher: sha2::Sha256, n: u64) {
+        self.hasher = Some(hasher);
+        self.len += n;
+    }
+
+    /// An error when a write failed midway.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        match self.hasher {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Task("writer failed earlier".into())),
+        }
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(crate) fn sha256(&self) -> [u8; 32] {
+        use sha2::Digest;
+        self.hasher
+            .clone()
+            .map(|h| h.finalize().into())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn written(&self) -> Written {
+        Written {
+            len: self.len,
+            sha256: self.sha256(),
+        }
+    }
+}
+
 /// What a finished writer produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {

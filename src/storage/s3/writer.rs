@@ -8,10 +8,10 @@ use bytes::Bytes;
 use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use super::{os_err, PART, PARTS_IN_FLIGHT};
-use crate::storage::{BlobWriter, BoxFut, StoreError, Written};
+use crate::storage::{BlobWriter, BoxFut, Digesting, StoreError, Written};
 
 /// Where a writer's bytes are.
 enum Upload {
@@ -30,8 +30,7 @@ pub(super) struct S3Writer {
     key: String,
     upload: Upload,
     /// `None` after a failed write: the writer is unusable.
-    hasher: Option<Sha256>,
-    len: u64,
+    digest: Digesting,
 }
 
 impl S3Writer {
@@ -42,8 +41,7 @@ impl S3Writer {
             path,
             key: key.to_string(),
             upload: Upload::Buffer(Vec::new(), 0),
-            hasher: Some(Sha256::new()),
-            len: 0,
+            digest: Digesting::new(),
         }
     }
 
@@ -85,9 +83,7 @@ impl S3Writer {
 impl BlobWriter for S3Writer {
     fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let Some(mut hasher) = self.hasher.take() else {
-                return Err(StoreError::Task("writer failed earlier".into()));
-            };
+            let mut hasher = self.digest.take()?;
             let n = chunk.len() as u64;
             let c = chunk.clone();
             let hasher = tokio::task::spawn_blocking(move || {
@@ -97,21 +93,17 @@ impl BlobWriter for S3Writer {
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?;
             self.push(chunk).await?;
-            self.hasher = Some(hasher);
-            self.len += n;
+            self.digest.put_back(hasher, n);
             Ok(())
         })
     }
 
     fn len(&self) -> u64 {
-        self.len
+        self.digest.len()
     }
 
     fn sha256(&self) -> [u8; 32] {
-        self.hasher
-            .clone()
-            .map(|h| h.finalize().into())
-            .unwrap_or_default()
+        self.digest.sha256()
     }
 
     fn read_handle(&self) -> Option<Arc<std::fs::File>> {
@@ -120,13 +112,8 @@ impl BlobWriter for S3Writer {
 
     fn finish(mut self: Box<Self>) -> BoxFut<'static, Result<Written, StoreError>> {
         Box::pin(async move {
-            if self.hasher.is_none() {
-                return Err(StoreError::Task("writer failed earlier".into()));
-            }
-            let written = Written {
-                len: self.len,
-                sha256: self.sha256(),
-            };
+            self.digest.check()?;
+            let written = self.digest.written();
             match std::mem::replace(&mut self.upload, Upload::Closed) {
                 Upload::Buffer(parts, _) => {
                     let payload: PutPayload = parts.into_iter().collect();
