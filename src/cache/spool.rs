@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::storage::{BlobWriter, StoreError};
+use crate::storage::{BlobWriter, Hashing, StoreError};
 
 /// Why a fill's bytes could not be made readable.
 #[derive(Debug, thiserror::Error)]
@@ -91,14 +91,21 @@ pub struct Sink {
     spool: Option<Arc<File>>,
     /// What the fill's clients read: the writer's read handle or the spool.
     readers: Arc<File>,
-    /// Our own digest, while there is no writer to keep one.
+    /// Our own digest, while there is no writer to keep one (and a digest is wanted).
     hasher: Option<Sha256>,
+    hashing: Hashing,
     len: u64,
 }
 
 impl Sink {
-    /// A sink writing to `writer` (none: pass-through), spooling in `dir` when needed.
-    pub async fn new(writer: Option<Box<dyn BlobWriter>>, dir: &Path) -> Result<Self, SpoolError> {
+    /// A sink writing to `writer` (none: pass-through), spooling in `dir` when needed, and
+    /// hashing what it takes in when `hashing` asks for it (the writer, when there is one,
+    /// was created with the same choice).
+    pub async fn new(
+        writer: Option<Box<dyn BlobWriter>>,
+        dir: &Path,
+        hashing: Hashing,
+    ) -> Result<Self, SpoolError> {
         if let Some(handle) = writer.as_ref().and_then(|w| w.read_handle()) {
             return Ok(Sink {
                 dir: dir.to_path_buf(),
@@ -106,6 +113,7 @@ impl Sink {
                 spool: None,
                 readers: handle,
                 hasher: None,
+                hashing,
                 len: 0,
             });
         }
@@ -113,7 +121,8 @@ impl Sink {
         let spool = Arc::new(blocking(dir, move || create_unlinked(&d)).await?);
         Ok(Sink {
             dir: dir.to_path_buf(),
-            hasher: writer.is_none().then(Sha256::new),
+            hasher: (writer.is_none() && hashing == Hashing::Sha256).then(Sha256::new),
+            hashing,
             writer,
             readers: spool.clone(),
             spool: Some(spool),
@@ -178,17 +187,19 @@ impl Sink {
             return Ok(None);
         };
         self.writer = None;
-        let (file, len) = (spool.clone(), self.len);
-        self.hasher = Some(blocking(&self.dir, move || hash_prefix(&file, len)).await?);
+        if self.hashing == Hashing::Sha256 {
+            let (file, len) = (spool.clone(), self.len);
+            self.hasher = Some(blocking(&self.dir, move || hash_prefix(&file, len)).await?);
+        }
         Ok(Some(e))
     }
 
-    /// SHA-256 of the bytes appended so far.
-    pub fn sha256(&self) -> [u8; 32] {
+    /// SHA-256 of the bytes appended so far; `None` when not hashing.
+    pub fn sha256(&self) -> Option<[u8; 32]> {
         match (&self.writer, &self.hasher) {
-            (_, Some(h)) => h.clone().finalize().into(),
+            (_, Some(h)) => Some(h.clone().finalize().into()),
             (Some(w), None) => w.sha256(),
-            (None, None) => [0; 32],
+            (None, None) => None,
         }
     }
 
@@ -207,7 +218,7 @@ mod tests {
     async fn spool_is_unlinked_readable_and_hashed() {
         let dir = tempfile::tempdir().unwrap();
         check_dir(dir.path()).unwrap();
-        let mut sink = Sink::new(None, dir.path()).await.unwrap();
+        let mut sink = Sink::new(None, dir.path(), Hashing::Sha256).await.unwrap();
         assert!(!sink.storing());
         sink.append(&Bytes::from_static(b"hello ")).await.unwrap();
         sink.append(&Bytes::from_static(b"world")).await.unwrap();
@@ -222,7 +233,7 @@ mod tests {
         );
         assert_eq!(
             sink.sha256(),
-            <[u8; 32]>::from(Sha256::digest(b"hello world"))
+            Some(<[u8; 32]>::from(Sha256::digest(b"hello world")))
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no name");
     }

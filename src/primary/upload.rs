@@ -21,6 +21,7 @@ use crate::access::Caller;
 use crate::cache::entry::{to_hex, unix};
 use crate::http::body::{self, next_batch, Body};
 use crate::http::error::ApiError;
+use crate::storage::Hashing;
 
 const BATCH: usize = 512 * 1024;
 
@@ -69,23 +70,35 @@ impl Primary {
             header_text(h, "content-type").unwrap_or_else(|| "application/octet-stream".into());
         let name = file_name(h);
         let id = uuid::Uuid::new_v4().to_string();
-        let mut writer = self.store.create(&FileRecord::body_key(&id)).await?;
+        let mut writer = self
+            .store
+            .create(&FileRecord::body_key(&id), Hashing::Sha256)
+            .await?;
         let mut incoming = req.into_body();
-        while let Some(chunk) = next_batch(&mut incoming, BATCH).await {
+        // Pipelined: the next batch is read while the previous one is written and hashed.
+        let mut next = next_batch(&mut incoming, BATCH).await;
+        while let Some(chunk) = next {
             let chunk =
                 chunk.map_err(|e| ApiError::BadRequest(format!("upload body broke off: {e}")))?;
             if writer.len() + chunk.len() as u64 > limit {
                 // Dropping the writer removes the staging object.
                 return Err(ApiError::PayloadTooLarge { limit });
             }
-            writer.write(chunk).await?;
+            let (wrote, following) =
+                tokio::join!(writer.write(chunk), next_batch(&mut incoming, BATCH));
+            wrote?;
+            next = following;
         }
         let written = writer.finish().await?;
+        // The digest is the file's ETag and Repr-Digest: a writer without one is a bug.
+        let sha = written
+            .sha256
+            .ok_or_else(|| ApiError::Internal("the upload was stored without its digest".into()))?;
         let now = SystemTime::now();
         let rec = FileRecord {
             id: id.clone(),
             size: written.len,
-            sha256: to_hex(&written.sha256),
+            sha256: to_hex(&sha),
             content_type,
             file_name: name,
             owner,

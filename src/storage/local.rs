@@ -16,9 +16,10 @@ use futures_util::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use sha2::Digest;
 
-use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Listed, StoreError, Written};
+use super::{
+    BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Hashing, Listed, StoreError, Written,
+};
 
 const STAGING: &str = ".staging";
 
@@ -61,7 +62,11 @@ impl BlobStore for LocalBlobs {
         format!("file://{}", self.root.display())
     }
 
-    fn create<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>> {
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        hashing: Hashing,
+    ) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>> {
         Box::pin(async move {
             let staging = self
                 .root
@@ -81,7 +86,7 @@ impl BlobStore for LocalBlobs {
                 dest: self.path_of(key),
                 staging,
                 file: Arc::new(file),
-                digest: Digesting::new(),
+                digest: Digesting::new(hashing),
                 fsync: self.fsync,
                 published: false,
             }) as Box<dyn BlobWriter>)
@@ -225,7 +230,7 @@ impl BlobWriter for LocalWriter {
         self.digest.len()
     }
 
-    fn sha256(&self) -> [u8; 32] {
+    fn sha256(&self) -> Option<[u8; 32]> {
         self.digest.sha256()
     }
 
@@ -280,7 +285,7 @@ mod tests {
     async fn write_read_publish_and_abort() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobs::open(dir.path(), false).unwrap();
-        let mut w = store.create("a/b/obj").await.unwrap();
+        let mut w = store.create("a/b/obj", Hashing::Sha256).await.unwrap();
         w.write(Bytes::from_static(b"hello ")).await.unwrap();
         w.write(Bytes::from_static(b"world")).await.unwrap();
         let h = w.read_handle().unwrap();
@@ -291,9 +296,15 @@ mod tests {
         );
         let written = w.finish().await.unwrap();
         assert_eq!(written.len, 11);
+        assert_eq!(
+            written.sha256,
+            Some(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
+                b"hello world"
+            )))
+        );
         assert_eq!(store.open("a/b/obj", None).await.unwrap().len(), 11);
 
-        let mut w = store.create("a/b/other").await.unwrap();
+        let mut w = store.create("a/b/other", Hashing::Off).await.unwrap();
         w.write(Bytes::from_static(b"partial")).await.unwrap();
         drop(w);
         assert_eq!(

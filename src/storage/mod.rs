@@ -2,7 +2,7 @@
 //!
 //! Everything the servers keep goes through it: file bodies, their metadata sidecars,
 //! delivery records, the purge outbox. Bodies are written through a [`BlobWriter`] that
-//! hashes as it writes and publishes atomically on `finish`; dropping an unfinished writer
+//! hashes as it writes (when asked to) and publishes atomically on `finish`; dropping an unfinished writer
 //! removes what it wrote, so a broken fill or upload never leaves a half object behind.
 //! The default backend is object_store's `LocalFileSystem` ([`local::LocalBlobs`]); the other
 //! is any S3-compatible server, MinIO first ([`s3::S3Blobs`]).
@@ -58,32 +58,63 @@ impl StoreError {
     }
 }
 
-/// The running length and sha-256 of a body being written, shared by the writers of
-/// every backend. The hasher is taken out while a chunk is hashed on a blocking thread;
-/// a write that failed midway leaves it out, and the writer refuses further use.
+/// Whether a writer computes the sha-256 of what it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    /// Hash every byte: the digest is an ETag, a `Repr-Digest`, or a check against one.
+    Sha256,
+    /// Only count bytes: nobody needs the digest (hashing costs ~0.7 s of CPU per GiB).
+    Off,
+}
+
+/// The digest state a chunk's write carries to a blocking thread and back.
+pub(crate) struct Hasher(Option<sha2::Sha256>);
+
+impl Hasher {
+    /// Take in `bytes` (nothing to do when hashing is off).
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        if let Some(h) = &mut self.0 {
+            h.update(bytes);
+        }
+    }
+
+    /// True when this hasher actually hashes.
+    pub(crate) fn hashes(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// The running length and (when asked for) sha-256 of a body being written, shared by the
+/// writers of every backend. The hasher is taken out while a chunk is hashed on a blocking
+/// thread; a write that failed midway leaves it out, and the writer refuses further use.
 pub(crate) struct Digesting {
-    hasher: Option<sha2::Sha256>,
+    hasher: Option<Hasher>,
     len: u64,
 }
 
 impl Digesting {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(hashing: Hashing) -> Self {
         use sha2::Digest;
+        let h = match hashing {
+            Hashing::Sha256 => Some(sha2::Sha256::new()),
+            Hashing::Off => None,
+        };
         Digesting {
-            hasher: Some(sha2::Sha256::new()),
+            hasher: Some(Hasher(h)),
             len: 0,
         }
     }
 
     /// The hasher, to update with the next chunk; an error after a failed write.
-    pub(crate) fn take(&mut self) -> Result<sha2::Sha256, StoreError> {
+    pub(crate) fn take(&mut self) -> Result<Hasher, StoreError> {
         self.hasher
             .take()
             .ok_or_else(|| StoreError::Task("writer failed earlier".into()))
     }
 
     /// Put the hasher back after it took in `n` more bytes.
-    pub(crate) fn put_back(&mut self, hasher: sha2::Sha256, n: u64) {
+    pub(crate) fn put_back(&mut self, hasher: Hasher, n: u64) {
         self.hasher = Some(hasher);
         self.len += n;
     }
@@ -100,12 +131,11 @@ impl Digesting {
         self.len
     }
 
-    pub(crate) fn sha256(&self) -> [u8; 32] {
+    /// The digest so far; `None` when hashing is off (or after a failed write).
+    pub(crate) fn sha256(&self) -> Option<[u8; 32]> {
         use sha2::Digest;
-        self.hasher
-            .clone()
-            .map(|h| h.finalize().into())
-            .unwrap_or_default()
+        let h = self.hasher.as_ref()?.0.clone()?;
+        Some(h.finalize().into())
     }
 
     pub(crate) fn written(&self) -> Written {
@@ -120,7 +150,8 @@ impl Digesting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub len: u64,
-    pub sha256: [u8; 32],
+    /// `None` when the writer was created with [`Hashing::Off`].
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// The bytes of a streamed object.
@@ -163,7 +194,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// A human-readable description for logs, e.g. `file:///var/lib/mcdata`.
     fn describe(&self) -> String;
     /// Start a new object at `key`; nothing is visible there until the writer finishes.
-    fn create<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>>;
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        hashing: Hashing,
+    ) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>>;
     /// Open an object for reading `range` of it (`None`: all of it). A [`BlobBody::File`]
     /// covers the whole object; a [`BlobBody::Stream`] carries exactly the range.
     fn open<'a>(
@@ -186,7 +221,7 @@ pub trait BlobStore: Send + Sync + 'static {
 
 /// A body being written. Dropping it unfinished removes what was written.
 pub trait BlobWriter: Send {
-    /// Append a chunk (hashed as it goes).
+    /// Append a chunk (hashed as it goes, unless created with [`Hashing::Off`]).
     fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>>;
     /// Bytes written so far.
     fn len(&self) -> u64;
@@ -194,8 +229,8 @@ pub trait BlobWriter: Send {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// SHA-256 of the bytes written so far.
-    fn sha256(&self) -> [u8; 32];
+    /// SHA-256 of the bytes written so far (`None` with [`Hashing::Off`]).
+    fn sha256(&self) -> Option<[u8; 32]>;
     /// A handle on the bytes written so far, for positional reads while writing, when the
     /// backend has one (readers of a running fill use it; without one, the fill spools).
     fn read_handle(&self) -> Option<Arc<File>>;

@@ -26,7 +26,7 @@ use object_store::{
     RetryConfig,
 };
 
-use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Listed, StoreError};
+use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Hashing, Listed, StoreError};
 
 mod writer;
 use writer::S3Writer;
@@ -268,12 +268,18 @@ impl BlobStore for S3Blobs {
         format!("s3://{}/{} at {}", self.bucket, self.prefix, self.endpoint)
     }
 
-    fn create<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>> {
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        hashing: Hashing,
+    ) -> BoxFut<'a, Result<Box<dyn BlobWriter>, StoreError>> {
         Box::pin(async move {
-            Ok(
-                Box::new(S3Writer::new(self.inner.clone(), self.path(key), key))
-                    as Box<dyn BlobWriter>,
-            )
+            Ok(Box::new(S3Writer::new(
+                self.inner.clone(),
+                self.path(key),
+                key,
+                hashing,
+            )) as Box<dyn BlobWriter>)
         })
     }
 

@@ -165,6 +165,56 @@ async fn short_body_without_break_and_bad_digest_are_errors() {
 }
 
 #[tokio::test]
+async fn digest_is_computed_only_to_check_the_primarys_and_then_served() {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let origin = Origin::start().await;
+    let body = data(1_500_000, 8);
+    let sha = Sha256::digest(&body);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sha);
+    let signed = origin.script(
+        "/signed",
+        Script::new(body.clone()).header("repr-digest", &format!("sha-256=:{b64}:")),
+    );
+    // No digest and no ETag: checked by its length alone, and given an ETag of its own.
+    let plain = origin.script("/plain", Script::new(body.clone()));
+    let p = partner_of(&origin, |c| c.cache_memory_bytes = 0).await;
+
+    let cases = [(&signed, Some(format!("sha-256=:{b64}:"))), (&plain, None)];
+    for (stored, (url, digest)) in cases.into_iter().enumerate() {
+        let miss = get(&p.via(url), &[]).await;
+        assert_eq!(miss.header("x-cache"), "MISS");
+        assert_eq!(miss.bytes().as_ref(), body.as_slice());
+        let entries = (stored + 1) as f64;
+        assert!(
+            eventually(Duration::from_secs(5), || p.metric("mcdata_cache_entries")
+                == entries)
+            .await
+        );
+        let hit = get(&p.via(url), &[]).await;
+        assert_eq!(hit.header("x-cache"), "HIT", "{url}");
+        assert_eq!(hit.bytes().as_ref(), body.as_slice());
+        let served = hit
+            .headers
+            .get("repr-digest")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(served, digest, "{url}");
+        let etag = hit.header("etag").to_string();
+        assert!(
+            etag.starts_with('"') && etag.len() > 2,
+            "strong ETag: {etag}"
+        );
+        if digest.is_some() {
+            assert_eq!(etag, format!("\"{}\"", mcdata::cache::entry::to_hex(&sha)));
+        }
+        assert_eq!(get(&p.via(url), &[]).await.header("etag"), etag, "stable");
+        let r = get(&p.via(url), &[("if-none-match", etag.as_str())]).await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    }
+    assert_eq!(origin.requests(), 2);
+}
+
+#[tokio::test]
 async fn unreachable_primary_is_a_502_with_a_reason() {
     let l = bind().await;
     let t = tempfile::tempdir().unwrap();

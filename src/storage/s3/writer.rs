@@ -8,10 +8,9 @@ use bytes::Bytes;
 use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
-use sha2::Digest;
 
 use super::{os_err, PART, PARTS_IN_FLIGHT};
-use crate::storage::{BlobWriter, BoxFut, Digesting, StoreError, Written};
+use crate::storage::{BlobWriter, BoxFut, Digesting, Hashing, StoreError, Written};
 
 /// Where a writer's bytes are.
 enum Upload {
@@ -35,13 +34,13 @@ pub(super) struct S3Writer {
 
 impl S3Writer {
     /// A writer for `key`, stored at `path`; no request is made before a part is full.
-    pub(super) fn new(store: Arc<AmazonS3>, path: ObjPath, key: &str) -> Self {
+    pub(super) fn new(store: Arc<AmazonS3>, path: ObjPath, key: &str, hashing: Hashing) -> Self {
         S3Writer {
             store,
             path,
             key: key.to_string(),
             upload: Upload::Buffer(Vec::new(), 0),
-            digest: Digesting::new(),
+            digest: Digesting::new(hashing),
         }
     }
 
@@ -85,13 +84,15 @@ impl BlobWriter for S3Writer {
         Box::pin(async move {
             let mut hasher = self.digest.take()?;
             let n = chunk.len() as u64;
-            let c = chunk.clone();
-            let hasher = tokio::task::spawn_blocking(move || {
-                hasher.update(&c);
-                hasher
-            })
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?;
+            if hasher.hashes() {
+                let c = chunk.clone();
+                hasher = tokio::task::spawn_blocking(move || {
+                    hasher.update(&c);
+                    hasher
+                })
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+            }
             self.push(chunk).await?;
             self.digest.put_back(hasher, n);
             Ok(())
@@ -102,7 +103,7 @@ impl BlobWriter for S3Writer {
         self.digest.len()
     }
 
-    fn sha256(&self) -> [u8; 32] {
+    fn sha256(&self) -> Option<[u8; 32]> {
         self.digest.sha256()
     }
 
