@@ -15,6 +15,8 @@ core 1. The origin is moved to core 0 while it is measured directly.
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -190,6 +192,7 @@ def start_origin():
     listen 127.0.0.1:{PORTS['origin']} backlog=4096;
     root {WORK}/files;
     location / {{ expires 1d; }}
+    location /signed/ {{ alias {WORK}/files/files/; expires 1d; add_header Repr-Digest "sha-256=:{DIGEST_1G}:"; }}
   }}
 }}
 """
@@ -510,23 +513,56 @@ def measure_rss():
     return res
 
 
+def touch_memory(gib=2):
+    """Write and delete `gib` GiB in tmpfs once: on a VM, the first touch of guest memory is
+    4x slower than reusing it, and would penalise whichever proxy stores its copy first."""
+    path = os.path.join(WORK, "touch")
+    block = b"\1" * MIB
+    t0 = time.time()
+    with open(path, "wb") as f:
+        for _ in range(gib * 1024):
+            f.write(block)
+    took = time.time() - t0
+    os.remove(path)
+    return took
+
+
+def curl_once(u):
+    r = subprocess.run(curl_argv(u), capture_output=True, text=True)
+    f = r.stdout.split()
+    if len(f) < 4 or f[3] != "200" or int(f[2]) != SIZES["1g"]:
+        NOTES.append(f"cold 1 GiB {u}: {r.stdout.strip() or r.stderr.strip()[-200:]}")
+        return float("nan")
+    return int(f[2]) / float(f[1]) / GIB
+
+
 def measure_cold():
-    """One cold 1 GiB download through mcdata against the origin served directly."""
+    """One cold 1 GiB download through each proxy against the origin served directly: without
+    a digest from the origin, and (mcdata only: nginx and Varnish check none) with one.
+    Each proxy is restarted fresh before its download, so earlier copies free their memory."""
     wait_quiet("cold 1 GiB")
-    direct, through = [], []
+    variants = {"plain": ("/files/1g", ["origin"] + PROXIES), "signed": ("/signed/1g", ["mcdata"])}
+    res = {v: {t: [] for t in targets} for v, (_, targets) in variants.items()}
     for run in range(ARGS.cold_runs):
-        repin(PROCS["origin"], SERVER)
-        r = subprocess.run(curl_argv(url("origin", f"/files/1g?cold={NONCE}-{run}")), capture_output=True, text=True)
-        repin(PROCS["origin"], CLIENT)
-        f = r.stdout.split()
-        direct.append(int(f[2]) / float(f[1]) / GIB)
-        r = subprocess.run(curl_argv(url("mcdata", f"/files/1g?cold={NONCE}-{run}")), capture_output=True, text=True)
-        f = r.stdout.split()
-        if f[3] != "200" or int(f[2]) != SIZES["1g"]:
-            NOTES.append(f"cold 1 GiB through mcdata: status {f[3]}, {f[2]} bytes")
-        through.append(int(f[2]) / float(f[1]) / GIB)
-        log(f"  cold 1g run {run + 1}: direct {direct[-1]:.2f} GiB/s, through mcdata {through[-1]:.2f} GiB/s ({' '.join(f[4:])})")
-    return statistics.median(direct), statistics.median(through), direct, through
+        for v, (path, targets) in variants.items():
+            order = targets if run % 2 == 0 else list(reversed(targets))
+            for t in order:
+                u = url(t, f"{path}?cold={NONCE}-{run}")
+                if t == "origin":
+                    repin(PROCS["origin"], SERVER)
+                    res[v][t].append(curl_once(u))
+                    repin(PROCS["origin"], CLIENT)
+                else:
+                    stop(PROCS[t])
+                    PROCS[t] = STARTERS[t]()
+                    busy = busy_cores(1.0)
+                    # Right before the download, so that its pages are reused at once.
+                    took = touch_memory()
+                    res[v][t].append(curl_once(u))
+                    log(f"  cold 1g: {t} restarted, {busy:.2f} cores busy, memory touched at {2 / took:.2f} GiB/s")
+                log(f"  cold 1g {v} run {run + 1} {t}: {res[v][t][-1]:.2f} GiB/s")
+    med = {v: {t: statistics.median(x) for t, x in per.items()} for v, per in res.items()}
+    return {"median": med, "runs": res}
 
 
 # --------------------------------------------------------------------------- report
@@ -560,16 +596,24 @@ def report(hits, herds, rss, cold):
             f"| {un:.2f} | {uv:.2f} | {uo:.2f} | >= {want[name]}x nginx, >= 0.9x origin | {verdict(ok)} |"
         )
     L.append("")
-    L.append("Server CPU during those runs (share of its core, median; the rest of the core is idle")
-    L.append("when the figure is bound by the client):")
+    L.append("Server CPU during those runs: share of its core, and CPU time per unit served (median;")
+    L.append("where the share is well under 100% the figure is bound by the client, and the CPU per")
+    L.append("unit is what tells the servers apart; us/nginx < 1 means we spend less):")
     L.append("")
-    L.append("| figure | origin direct | nginx | Varnish | mcdata |")
-    L.append("|---|---:|---:|---:|---:|")
+    L.append("| figure | origin direct | nginx | Varnish | mcdata | CPU us/nginx | CPU us/Varnish |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
     for (name, conns, unit), m in hits.items():
         c = m["_cpu"]
+        if unit == "rps":
+            cost = {t: 1e6 * c[t] / m[t] if m[t] else float("nan") for t in c}
+            u = "us/req"
+        else:
+            cost = {t: 1e3 * c[t] / m[t] if m[t] else float("nan") for t in c}
+            u = "ms/GiB"
+        cell = lambda t: f"{100 * c[t]:.0f}%, {cost[t]:.1f} {u}"  # noqa: E731
         L.append(
-            f"| {name} hit, c={conns} | {100 * c['origin']:.0f}% | {100 * c['nginx']:.0f}% "
-            f"| {100 * c['varnish']:.0f}% | {100 * c['mcdata']:.0f}% |"
+            f"| {name} hit, c={conns} | {cell('origin')} | {cell('nginx')} | {cell('varnish')} | {cell('mcdata')} "
+            f"| {ratio(cost['mcdata'], cost['nginx']):.2f} | {ratio(cost['mcdata'], cost['varnish']):.2f} |"
         )
     L.append("")
     L.append(f"### Cold herd: {ARGS.herd_clients} clients, one 64 MiB object, origin waits 1 s then paces the body")
@@ -597,13 +641,27 @@ def report(hits, herds, rss, cold):
         tgt = f"< 100 MiB | {verdict(r['peak'] < 100 and r['ok'] == ARGS.rss_clients)}" if t == "mcdata" else " | "
         L.append(f"| {t} | {r['idle']:.1f} | {r['peak']:.1f} | {r['ok']}/{ARGS.rss_clients} | {r['wall']:.1f} | {tgt} |")
     L.append("")
-    d, th, dl, tl = cold
-    L.append("### Single cold 1 GiB download (median of %d)" % ARGS.cold_runs)
-    L.append("")
-    L.append("| origin direct GiB/s | through mcdata GiB/s | ratio | target | |")
-    L.append("|---:|---:|---:|---|---|")
-    L.append(f"| {d:.2f} | {th:.2f} | {ratio(th, d):.2f} | >= 0.9x | {verdict(ratio(th, d) >= 0.9)} |")
-    L.append("")
+    if cold:
+        m = cold["median"]
+        plain, signed = m["plain"], m["signed"]
+        d = plain["origin"]
+        L.append(f"### Single cold 1 GiB download (median of {ARGS.cold_runs}; each proxy fresh, pinned to one core)")
+        L.append("")
+        L.append("| origin sends | origin direct GiB/s | nginx | Varnish | mcdata | us/nginx | us/Varnish | us/origin | target | |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        uo = ratio(plain["mcdata"], d)
+        L.append(
+            f"| no digest | {d:.2f} | {plain['nginx']:.2f} | {plain['varnish']:.2f} | {plain['mcdata']:.2f} "
+            f"| {ratio(plain['mcdata'], plain['nginx']):.2f} | {ratio(plain['mcdata'], plain['varnish']):.2f} "
+            f"| {uo:.2f} | >= 0.9x origin | {verdict(uo >= 0.9)} |"
+        )
+        us = ratio(signed["mcdata"], d)
+        L.append(
+            f"| Repr-Digest (mcdata verifies it) | {d:.2f} | (checks none) | (checks none) | {signed['mcdata']:.2f} "
+            f"| {ratio(signed['mcdata'], plain['nginx']):.2f} | {ratio(signed['mcdata'], plain['varnish']):.2f} "
+            f"| {us:.2f} | >= 0.9x origin | {verdict(us >= 0.9)} |"
+        )
+        L.append("")
     if NOTES:
         L.append("Notes:")
         L.extend(f"- {n}" for n in NOTES)
@@ -633,7 +691,7 @@ def versions():
 
 
 def main():
-    global ARGS, WORK, MCDATA, OHA, SERVER, CLIENT, NONCE, PROCS
+    global ARGS, WORK, MCDATA, OHA, SERVER, CLIENT, NONCE, PROCS, DIGEST_1G
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mcdata", default=os.path.join(ROOT, "target/release/mcdata"))
     ap.add_argument("--oha", default="oha")
@@ -674,6 +732,10 @@ def main():
                 else:
                     for _ in range(size // MIB):
                         f.write(block)
+        sha = hashlib.sha256()
+        for _ in range(SIZES["1g"] // MIB):
+            sha.update(block)
+        DIGEST_1G = base64.b64encode(sha.digest()).decode()
         PROCS = {"origin": start_origin(), "slow": start_slow()}
         for t in PROXIES:
             PROCS[t] = STARTERS[t]()
@@ -690,7 +752,7 @@ def main():
             hits = measure_hits()
         herds = measure_herds() if "herds" in sections else {}
         rss = measure_rss() if "rss" in sections else {}
-        cold = measure_cold() if "cold" in sections else (float("nan"),) * 2 + ([], [])
+        cold = measure_cold() if "cold" in sections else None
         head = "\n".join(f"- {v}" for v in versions())
         took = time.time() - started_at
         text = f"{head}\n- runtime of this run: {took:.0f} s\n\n" + report(hits or {}, herds, rss, cold)

@@ -18,7 +18,8 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::{
-    BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Hashing, Listed, StoreError, Written,
+    hash_while, BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Hashing, Listed, StoreError,
+    Written,
 };
 
 const STAGING: &str = ".staging";
@@ -212,15 +213,11 @@ struct LocalWriter {
 impl BlobWriter for LocalWriter {
     fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut hasher = self.digest.take()?;
-            let file = self.file.clone();
+            let hasher = self.digest.take()?;
+            let (file, c) = (self.file.clone(), chunk.clone());
             let n = chunk.len() as u64;
-            let hasher = blocking(&self.key, move || {
-                hasher.update(&chunk);
-                (&*file).write_all(&chunk)?;
-                Ok(hasher)
-            })
-            .await?;
+            let write = blocking(&self.key, move || (&*file).write_all(&c));
+            let (hasher, ()) = hash_while(hasher, &chunk, write).await?;
             self.digest.put_back(hasher, n);
             Ok(())
         })

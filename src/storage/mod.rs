@@ -85,6 +85,29 @@ impl Hasher {
     }
 }
 
+/// Hash `chunk` on a blocking thread (when `hasher` hashes) while `work`, the chunk's write,
+/// runs: on a machine with cores to spare, hashing then costs no time on the write path.
+pub(crate) async fn hash_while<T>(
+    mut hasher: Hasher,
+    chunk: &Bytes,
+    work: impl Future<Output = Result<T, StoreError>>,
+) -> Result<(Hasher, T), StoreError> {
+    if !hasher.hashes() {
+        return Ok((hasher, work.await?));
+    }
+    let c = chunk.clone();
+    let hashing = async {
+        tokio::task::spawn_blocking(move || {
+            hasher.update(&c);
+            hasher
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))
+    };
+    let (hasher, out) = tokio::join!(hashing, work);
+    Ok((hasher?, out?))
+}
+
 /// The running length and (when asked for) sha-256 of a body being written, shared by the
 /// writers of every backend. The hasher is taken out while a chunk is hashed on a blocking
 /// thread; a write that failed midway leaves it out, and the writer refuses further use.
@@ -300,4 +323,52 @@ pub async fn read_at(file: Arc<File>, range: Range<u64>) -> std::io::Result<Byte
     })
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    #[tokio::test]
+    async fn digesting_hashes_beside_the_write_or_only_counts() {
+        let mut d = Digesting::new(Hashing::Sha256);
+        for part in [&b"hello "[..], b"world"] {
+            let chunk = Bytes::copy_from_slice(part);
+            let (h, ()) = hash_while(d.take().unwrap(), &chunk, async { Ok(()) })
+                .await
+                .unwrap();
+            d.put_back(h, chunk.len() as u64);
+        }
+        let want: [u8; 32] = sha2::Sha256::digest(b"hello world").into();
+        assert_eq!(
+            d.written(),
+            Written {
+                len: 11,
+                sha256: Some(want)
+            }
+        );
+
+        let mut off = Digesting::new(Hashing::Off);
+        let chunk = Bytes::from_static(b"abc");
+        let (h, ()) = hash_while(off.take().unwrap(), &chunk, async { Ok(()) })
+            .await
+            .unwrap();
+        off.put_back(h, 3);
+        assert_eq!(
+            off.written(),
+            Written {
+                len: 3,
+                sha256: None
+            }
+        );
+
+        // A failed write leaves the hasher out: the writer refuses further use.
+        let failed = hash_while(d.take().unwrap(), &chunk, async {
+            Err::<(), _>(StoreError::Task("disk full".into()))
+        })
+        .await;
+        assert!(failed.is_err());
+        assert!(d.check().is_err() && d.take().is_err());
+    }
 }

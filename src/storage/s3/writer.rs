@@ -10,7 +10,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 
 use super::{os_err, PART, PARTS_IN_FLIGHT};
-use crate::storage::{BlobWriter, BoxFut, Digesting, Hashing, StoreError, Written};
+use crate::storage::{hash_while, BlobWriter, BoxFut, Digesting, Hashing, StoreError, Written};
 
 /// Where a writer's bytes are.
 enum Upload {
@@ -82,18 +82,10 @@ impl S3Writer {
 impl BlobWriter for S3Writer {
     fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut hasher = self.digest.take()?;
+            let hasher = self.digest.take()?;
             let n = chunk.len() as u64;
-            if hasher.hashes() {
-                let c = chunk.clone();
-                hasher = tokio::task::spawn_blocking(move || {
-                    hasher.update(&c);
-                    hasher
-                })
-                .await
-                .map_err(|e| StoreError::Task(e.to_string()))?;
-            }
-            self.push(chunk).await?;
+            let c = chunk.clone();
+            let (hasher, ()) = hash_while(hasher, &c, self.push(chunk)).await?;
             self.digest.put_back(hasher, n);
             Ok(())
         })
