@@ -270,7 +270,7 @@ def start_mcdata():
         "--cache-max-bytes", str(16 * GIB),
         "--peer", f"O,http://127.0.0.1:{PORTS['origin']},{CRED}",
         "--peer", f"S,http://127.0.0.1:{PORTS['slow']},{CRED}",
-    ]
+    ] + ARGS.mcdata_args.split()
     p = start("mcdata", argv, env=env)
     wait_port(PORTS["mcdata"])
     return p
@@ -695,13 +695,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mcdata", default=os.path.join(ROOT, "target/release/mcdata"))
     ap.add_argument("--oha", default="oha")
+    ap.add_argument("--mcdata-args", default="", help="extra flags for mcdata, e.g. "
+                    "'--cache-memory-bytes 268435456 --cache-memory-max-object-bytes 67108864'")
     ap.add_argument("--runs", type=int, default=5, help="runs per hit figure (median)")
     ap.add_argument("--duration", type=int, default=3, help="seconds per oha run")
     ap.add_argument("--herd-clients", type=int, default=100)
     ap.add_argument("--herd-short", type=float, default=2, help="body seconds of the short herd fill")
     ap.add_argument("--herd-long", type=float, default=11, help="body seconds of the long herd fill (> 10 s in all)")
     ap.add_argument("--rss-clients", type=int, default=100)
-    ap.add_argument("--cold-runs", type=int, default=3)
+    ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument("--only", default="hits,herds,rss,cold", help="comma list of sections")
     ap.add_argument("--max-busy", type=float, default=0.7, help="cores others may use before we wait")
     ap.add_argument("--max-wait", type=int, default=900, help="seconds to wait for a quiet machine")
