@@ -88,6 +88,9 @@ pub struct ContentServerConfig {
     /// store has no local file to read (S3) or fails; default the OS temp dir. The files
     /// are unlinked at creation, so nothing is ever left there.
     pub spool_dir: Option<PathBuf>,
+    /// PEM file of extra CA certificates trusted for https primaries and partners, besides
+    /// the system's (a private PKI between systems).
+    pub tls_ca_file: Option<PathBuf>,
     /// After a store failure, how long the partner passes fills through without trying
     /// the store (then the next fill tries again).
     #[serde(deserialize_with = "de_duration")]
@@ -143,6 +146,7 @@ impl Default for ContentServerConfig {
             s3_allow_http: None,
             s3_virtual_hosted_style: false,
             spool_dir: None,
+            tls_ca_file: None,
             store_retry_after: Duration::from_secs(10),
             max_data_size_fd_bytes: 512 * 1024 * 1024,
             default_file_availability: Duration::from_secs(24 * 3600),
@@ -354,6 +358,10 @@ pub struct ContentServerArgs {
     /// Directory for the (unlinked) spool files of running fills [default: the OS temp dir]
     #[arg(long)]
     pub spool_dir: Option<PathBuf>,
+    /// PEM file of extra CA certificates trusted for https primaries and partners, besides
+    /// the system's. Example: --tls-ca-file /etc/mcdata/peers-ca.pem
+    #[arg(long)]
+    pub tls_ca_file: Option<PathBuf>,
     /// After a store failure, pass fills through this long before trying the store again [default: 10s]
     #[arg(long, value_parser = parse_duration)]
     pub store_retry_after: Option<Duration>,
@@ -442,6 +450,9 @@ impl ContentServerArgs {
         }
         if self.spool_dir.is_some() {
             cfg.spool_dir = self.spool_dir.clone();
+        }
+        if self.tls_ca_file.is_some() {
+            cfg.tls_ca_file = self.tls_ca_file.clone();
         }
         cfg.peers.extend(self.peers.iter().cloned());
         cfg.users.extend(self.users.iter().cloned());

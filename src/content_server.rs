@@ -19,7 +19,7 @@ use crate::cache::freshness::Policy;
 use crate::cache::Index;
 use crate::config::ContentServerConfig;
 use crate::http::body::{self, Body};
-use crate::http::client::new_client;
+use crate::http::client::{new_client, tls_from_file};
 use crate::http::error::ApiError;
 use crate::http::server::{self, Routed, Routes, ServerHandle};
 use crate::metrics::{self, Metrics};
@@ -40,6 +40,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("peer {0}: content-server is not a URL")]
     PeerUrl(String),
+    #[error("tls-ca-file: {0}")]
+    Tls(#[from] crate::http::client::TlsSetupError),
     #[error("spool directory {dir}: {source}")]
     Spool {
         dir: std::path::PathBuf,
@@ -123,7 +125,10 @@ impl ContentServer {
             source,
         })?;
         let access = Arc::new(Access::new(&cfg.users, &cfg.peers));
-        let client = new_client(cfg.upstream_header_timeout);
+        let client = new_client(
+            cfg.upstream_header_timeout,
+            tls_from_file(cfg.tls_ca_file.as_deref())?,
+        );
 
         let mut allow = Vec::new();
         let mut partners = HashMap::new();

@@ -49,7 +49,7 @@ enum Command {
     ///
     /// Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=mcdata=debug) for more or less.
     #[command(verbatim_doc_comment)]
-    ContentServer(ContentServerArgs),
+    ContentServer(Box<ContentServerArgs>),
     /// Run an MCData server (FD signalling) from a TOML file.
     ///
     /// Example: mcdata fd-server --config fd-a.toml

@@ -49,6 +49,8 @@ pub struct SystemConfig {
     /// Storage shared by both servers.
     pub store: String,
     pub max_data_size_fd_bytes: u64,
+    /// PEM file of extra CA certificates trusted for https peers (both servers).
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// Content server settings (`system-id`, `store`, `peers`, `users` and the maximum
     /// data size are taken from the top level).
     pub content_server: ContentServerConfig,
@@ -63,6 +65,7 @@ impl Default for SystemConfig {
             system_id: "local".into(),
             store: "file://./mcdata-data".into(),
             max_data_size_fd_bytes: ContentServerConfig::default().max_data_size_fd_bytes,
+            tls_ca_file: None,
             content_server: ContentServerConfig::default(),
             fd_server: FdSection::default(),
             users: Vec::new(),
@@ -102,6 +105,9 @@ impl SystemConfig {
         c.system_id = self.system_id.clone();
         c.store = self.store.clone();
         c.max_data_size_fd_bytes = self.max_data_size_fd_bytes;
+        if self.tls_ca_file.is_some() {
+            c.tls_ca_file = self.tls_ca_file.clone();
+        }
         c.peers = self
             .partners
             .iter()
@@ -135,6 +141,7 @@ impl SystemConfig {
             time_temp_data_waiting: self.fd_server.time_temp_data_waiting,
             users: self.users.clone(),
             partners: self.partners.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
         }
     }
 }
@@ -217,5 +224,15 @@ mod tests {
                 .validate()
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn one_tls_ca_file_for_both_servers() {
+        let cfg: SystemConfig =
+            toml::from_str("system-id = \"A\"\ntls-ca-file = \"/etc/mcdata/peers-ca.pem\"\n")
+                .unwrap();
+        let want = Some(std::path::PathBuf::from("/etc/mcdata/peers-ca.pem"));
+        assert_eq!(cfg.content().tls_ca_file, want);
+        assert_eq!(cfg.fd("http://127.0.0.1:8080").tls_ca_file, want);
     }
 }

@@ -24,3 +24,5 @@ mod s3_partner;
 mod security;
 #[path = "integration/store_suite.rs"]
 mod store_suite;
+#[path = "integration/tls.rs"]
+mod tls;

@@ -9,13 +9,12 @@ use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::http::client::{new_client_for, tls_config, Connector};
 use crate::partner::target::same_origin;
 
 use super::error::{chain, reason_from_body, ClientError};
@@ -65,7 +64,7 @@ pub struct McDataClient {
     pub(super) fd_base: String,
     pub(super) content_base: String,
     pub(super) timeouts: Timeouts,
-    pub(super) http: Client<HttpConnector, ReqBody>,
+    pub(super) http: Client<Connector, ReqBody>,
 }
 
 impl std::fmt::Debug for McDataClient {
@@ -95,13 +94,7 @@ impl McDataClient {
         content_server: &str,
         timeouts: Timeouts,
     ) -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.set_connect_timeout(Some(timeouts.connect));
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(conn);
+        let http = new_client_for(timeouts.connect, tls_config(&[]));
         McDataClient {
             user: user.to_string(),
             token: token.trim().to_string(),

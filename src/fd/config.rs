@@ -73,6 +73,8 @@ pub struct FdServerConfig {
     pub time_temp_data_waiting: Duration,
     pub users: Vec<FdUser>,
     pub partners: Vec<FdPartner>,
+    /// PEM file of extra CA certificates trusted for https partners (besides the system's).
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for FdServerConfig {
@@ -88,6 +90,7 @@ impl Default for FdServerConfig {
             time_temp_data_waiting: Duration::from_secs(3600),
             users: Vec::new(),
             partners: Vec::new(),
+            tls_ca_file: None,
         }
     }
 }

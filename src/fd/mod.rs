@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 
 use crate::access::bearer;
 use crate::http::body::{self, Body};
-use crate::http::client::{new_body_client, BodyClient};
+use crate::http::client::{new_body_client, tls_from_file, BodyClient};
 use crate::http::error::ApiError;
 use crate::http::server::{self, Routed, Routes, ServerHandle};
 use crate::metrics::{self, Metrics};
@@ -47,6 +47,8 @@ pub enum FdStartError {
     Metrics(#[from] prometheus::Error),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error("tls-ca-file: {0}")]
+    Tls(#[from] crate::http::client::TlsSetupError),
 }
 
 /// One MCData server.
@@ -120,12 +122,13 @@ impl FdServer {
             cfg.public_uri = Some(format!("http://{addr}"));
         }
         let dir = Directory::new(&cfg)?;
+        let tls = tls_from_file(cfg.tls_ca_file.as_deref())?;
         let records = Records::new(store);
         let (messages, reports) = records.load().await?;
         let server = Arc::new(FdServer {
             base: cfg.public_base(),
             events: Arc::new(Events::new(cfg.time_temp_data_waiting)),
-            client: new_body_client(Duration::from_secs(5)),
+            client: new_body_client(Duration::from_secs(5), tls),
             dir,
             records,
             metrics,

@@ -148,7 +148,7 @@ async fn request(
         .map_err(|e| FetchError::Connect(e.to_string()))?;
     match tokio::time::timeout(p.settings.header_timeout, p.client.request(req)).await {
         Err(_) => Err(FetchError::HeaderTimeout(p.settings.header_timeout)),
-        Ok(Err(e)) => Err(FetchError::Connect(format!("{e:?}"))),
+        Ok(Err(e)) => Err(FetchError::Connect(crate::http::error::chain(&e))),
         Ok(Ok(resp)) => Ok(resp),
     }
 }
