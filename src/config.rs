@@ -91,6 +91,11 @@ pub struct ContentServerConfig {
     /// PEM file of extra CA certificates trusted for https primaries and partners, besides
     /// the system's (a private PKI between systems).
     pub tls_ca_file: Option<PathBuf>,
+    /// This system's MCData server, told over HTTP of every file removed or expired here so
+    /// that it sends the network notifications (`mcdata system` tells it in-process).
+    pub mcdata_server: Option<String>,
+    /// The credential for that call (`content-server-credential` of the MCData server).
+    pub mcdata_server_credential: Option<Secret>,
     /// After a store failure, how long the partner passes fills through without trying
     /// the store (then the next fill tries again).
     #[serde(deserialize_with = "de_duration")]
@@ -147,6 +152,8 @@ impl Default for ContentServerConfig {
             s3_virtual_hosted_style: false,
             spool_dir: None,
             tls_ca_file: None,
+            mcdata_server: None,
+            mcdata_server_credential: None,
             store_retry_after: Duration::from_secs(10),
             max_data_size_fd_bytes: 512 * 1024 * 1024,
             default_file_availability: Duration::from_secs(24 * 3600),
@@ -231,6 +238,31 @@ impl ContentServerConfig {
                     "s3-endpoint",
                     format!("{e}: need http(s)://host:port"),
                 ));
+            }
+        }
+        match (&self.mcdata_server, &self.mcdata_server_credential) {
+            (None, None) => {}
+            (Some(u), Some(c)) => {
+                let ok = url::Url::parse(u)
+                    .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.has_host());
+                if !ok {
+                    return Err(invalid(
+                        "mcdata-server",
+                        format!("{u}: need http(s)://host:port"),
+                    ));
+                }
+                if c.0.len() < 8 {
+                    return Err(invalid(
+                        "mcdata-server-credential",
+                        "shorter than 8 characters",
+                    ));
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    "mcdata-server",
+                    "mcdata-server and mcdata-server-credential go together",
+                ))
             }
         }
         if self.cache_max_bytes < 1024 {
@@ -362,6 +394,14 @@ pub struct ContentServerArgs {
     /// the system's. Example: --tls-ca-file /etc/mcdata/peers-ca.pem
     #[arg(long)]
     pub tls_ca_file: Option<PathBuf>,
+    /// This system's MCData server, told of files removed or expired here (for its network
+    /// notifications) when it runs as a separate `mcdata fd-server`.
+    /// Example: --mcdata-server http://127.0.0.1:9080
+    #[arg(long)]
+    pub mcdata_server: Option<String>,
+    /// Credential for --mcdata-server (its `content-server-credential`) [env: MCDATA_SERVER_CREDENTIAL]
+    #[arg(long, env = "MCDATA_SERVER_CREDENTIAL", hide_env_values = true)]
+    pub mcdata_server_credential: Option<String>,
     /// After a store failure, pass fills through this long before trying the store again [default: 10s]
     #[arg(long, value_parser = parse_duration)]
     pub store_retry_after: Option<Duration>,
@@ -454,6 +494,12 @@ impl ContentServerArgs {
         if self.tls_ca_file.is_some() {
             cfg.tls_ca_file = self.tls_ca_file.clone();
         }
+        if self.mcdata_server.is_some() {
+            cfg.mcdata_server = self.mcdata_server.clone();
+        }
+        if let Some(c) = &self.mcdata_server_credential {
+            cfg.mcdata_server_credential = Some(Secret(c.clone()));
+        }
         cfg.peers.extend(self.peers.iter().cloned());
         cfg.users.extend(self.users.iter().cloned());
         cfg.validate()?;
@@ -520,6 +566,22 @@ mod tests {
             store: "ftp://x".into(),
             ..Default::default()
         };
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn mcdata_server_and_its_credential_go_together() {
+        let mut cfg = ContentServerConfig {
+            mcdata_server: Some("http://127.0.0.1:9080".into()),
+            ..Default::default()
+        };
+        assert!(cfg.validate().is_err(), "credential missing");
+        cfg.mcdata_server_credential = Some(Secret("short".into()));
+        assert!(cfg.validate().is_err(), "credential too short");
+        cfg.mcdata_server_credential = Some(Secret("content-cred-1".into()));
+        cfg.validate().unwrap();
+        assert!(!format!("{cfg:?}").contains("content-cred-1"));
+        cfg.mcdata_server = Some("not a url".into());
         assert!(cfg.validate().is_err());
     }
 

@@ -19,12 +19,13 @@ use crate::cache::freshness::Policy;
 use crate::cache::Index;
 use crate::config::ContentServerConfig;
 use crate::http::body::{self, Body};
-use crate::http::client::{new_client, tls_from_file};
+use crate::http::client::{new_body_client, new_client, tls_from_file};
 use crate::http::error::ApiError;
 use crate::http::server::{self, Routed, Routes, ServerHandle};
 use crate::metrics::{self, Metrics};
 use crate::partner::target::Allowlist;
 use crate::partner::{Partner, PartnerSettings};
+use crate::primary::notify::Notifier;
 use crate::primary::purge::Purger;
 use crate::primary::{Primary, PrimarySettings};
 use crate::storage::{open_store, StoreError};
@@ -125,10 +126,8 @@ impl ContentServer {
             source,
         })?;
         let access = Arc::new(Access::new(&cfg.users, &cfg.peers));
-        let client = new_client(
-            cfg.upstream_header_timeout,
-            tls_from_file(cfg.tls_ca_file.as_deref())?,
-        );
+        let tls = tls_from_file(cfg.tls_ca_file.as_deref())?;
+        let client = new_client(cfg.upstream_header_timeout, tls.clone());
 
         let mut allow = Vec::new();
         let mut partners = HashMap::new();
@@ -159,6 +158,17 @@ impl ContentServer {
             metrics.clone(),
             purger.clone(),
         ));
+        if let (Some(base), Some(cred)) = (&cfg.mcdata_server, &cfg.mcdata_server_credential) {
+            let notifier = Notifier::new(
+                new_body_client(cfg.upstream_header_timeout, tls),
+                base,
+                &cred.0,
+                metrics.clone(),
+            );
+            let files_base = format!("{public_base}/files/");
+            primary.on_removal(notifier.hook(move |id| format!("{files_base}{id}")));
+            tracing::info!(mcdata_server = %base, "removals and expiries are told to the MCData server");
+        }
         let files = primary.load().await?;
         let purges = purger.resume().await?;
 

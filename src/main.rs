@@ -55,7 +55,9 @@ enum Command {
     /// Example: mcdata fd-server --config fd-a.toml
     /// The file holds system-id, listen, content-server (this system's content server
     /// URI), the FD limits, [[users]] (id, token, may-send-fd) and [[partners]]
-    /// (system-id, mcdata-server, content-server, credential, users). See docs/fd-api.md.
+    /// (system-id, mcdata-server, content-server, credential, users); optionally
+    /// tls-ca-file (CAs for https partners) and content-server-credential (the secret the
+    /// content server, started with --mcdata-server, posts removals with). See docs/fd-api.md.
     #[command(verbatim_doc_comment)]
     FdServer(FdServerArgs),
     /// Play an MCData user: upload, send, listen, download, report, history.

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub purges_sent: IntCounterVec,
     /// Primary: purges waiting for retry, by partner system.
     pub purges_pending: IntGaugeVec,
+    /// Primary: removals told to this system's MCData server over HTTP, by result (ok, failed).
+    pub removal_notices: IntCounterVec,
     /// Partner: purge requests received, by result (dropped, absent).
     pub purges_received: IntCounterVec,
     /// Storage errors by operation.
@@ -150,6 +152,13 @@ impl Metrics {
                 ),
                 &["system", "result"],
             )?,
+            removal_notices: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_removal_notices_total",
+                    "Files removed or expired, told to this system's MCData server (mcdata-server)",
+                ),
+                &["result"],
+            )?,
             purges_pending: IntGaugeVec::new(
                 Opts::new(
                     "mcdata_purges_pending",
@@ -224,6 +233,7 @@ impl Metrics {
         r.register(Box::new(self.deliveries.clone()))?;
         r.register(Box::new(self.purges_sent.clone()))?;
         r.register(Box::new(self.purges_pending.clone()))?;
+        r.register(Box::new(self.removal_notices.clone()))?;
         r.register(Box::new(self.purges_received.clone()))?;
         r.register(Box::new(self.store_errors.clone()))?;
         r.register(Box::new(self.store_degraded.clone()))?;

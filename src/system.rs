@@ -142,6 +142,8 @@ impl SystemConfig {
             users: self.users.clone(),
             partners: self.partners.clone(),
             tls_ca_file: self.tls_ca_file.clone(),
+            // In one process the content server tells its MCData server directly.
+            content_server_credential: None,
         }
     }
 }

@@ -75,6 +75,9 @@ pub struct FdServerConfig {
     pub partners: Vec<FdPartner>,
     /// PEM file of extra CA certificates trusted for https partners (besides the system's).
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// The credential with which this system's content server, run as its own process,
+    /// posts removal notices (`POST /content/removals`); unset, that route is refused.
+    pub content_server_credential: Option<String>,
 }
 
 impl Default for FdServerConfig {
@@ -91,6 +94,7 @@ impl Default for FdServerConfig {
             users: Vec::new(),
             partners: Vec::new(),
             tls_ca_file: None,
+            content_server_credential: None,
         }
     }
 }
@@ -103,6 +107,16 @@ impl FdServerConfig {
             return Err(invalid(
                 "max-data-size-auto-recv-bytes",
                 "must not exceed max-data-size-fd-bytes".into(),
+            ));
+        }
+        if self
+            .content_server_credential
+            .as_ref()
+            .is_some_and(|c| c.len() < 8)
+        {
+            return Err(invalid(
+                "content-server-credential",
+                "shorter than 8 characters".into(),
             ));
         }
         for u in &self.users {

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod events;
 pub mod interconnect;
 pub mod records;
+mod removals;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -256,10 +257,13 @@ impl FdServer {
             (Method::POST, "/fd/reports") => ("fd_reports", self.report(req).await),
             (Method::GET, "/fd/history") => ("fd_history", self.history(&req)),
             (Method::POST, "/interconnect") => ("interconnect", self.interconnect(req).await),
+            (Method::POST, "/content/removals") => {
+                ("content_removals", self.content_removal(req).await)
+            }
             (
                 _,
                 "/fd/requests" | "/fd/events" | "/fd/responses" | "/fd/reports" | "/fd/history"
-                | "/interconnect",
+                | "/interconnect" | "/content/removals",
             ) => (
                 "other",
                 Err(ApiError::MethodNotAllowed(format!(

@@ -4,6 +4,7 @@
 //! every partner that holds a copy.
 
 pub mod deliveries;
+pub mod notify;
 pub mod purge;
 pub mod record;
 mod upload;

@@ -20,7 +20,7 @@ pub struct Two {
     pub alice: McDataClient,
     pub carol: McDataClient,
     pub bob: McDataClient,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    _dirs: (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir),
 }
 
 const CRED: &str = "agreement-ab-1";
@@ -35,6 +35,42 @@ fn user(id: &str, token: &str, may_send: bool) -> FdUser {
 }
 
 pub async fn two_systems(
+    tweak_a: impl FnOnce(&mut SystemConfig),
+    tweak_b: impl FnOnce(&mut SystemConfig),
+) -> Two {
+    two_systems_with(false, tweak_a, tweak_b).await
+}
+
+const CONTENT_CRED_A: &str = "content-cred-a-1";
+
+/// System A as two servers, as `mcdata content-server` and `mcdata fd-server` would run
+/// them: separate stores and metrics, removals told over HTTP (`mcdata-server`).
+async fn standalone(
+    cl: tokio::net::TcpListener,
+    fl: tokio::net::TcpListener,
+    cfg: &SystemConfig,
+    fd_dir: &std::path::Path,
+) -> RunningSystem {
+    let mut c = cfg.content();
+    c.mcdata_server = Some(format!("http://{}", fl.local_addr().unwrap()));
+    c.mcdata_server_credential = Some(mcdata::config::Secret(CONTENT_CRED_A.into()));
+    let content = mcdata::content_server::ContentServer::start_on(cl, c)
+        .await
+        .expect("content server A");
+    let mut f = cfg.fd(content.base());
+    f.store = format!("file://{}", fd_dir.display());
+    f.content_server_credential = Some(CONTENT_CRED_A.into());
+    let store = mcdata::storage::open_store(&f.store, &Default::default())
+        .await
+        .unwrap();
+    let fd = mcdata::fd::FdServer::start_on(fl, f, store, mcdata::metrics::Metrics::new().unwrap())
+        .await
+        .expect("MCData server A");
+    RunningSystem { content, fd }
+}
+
+pub async fn two_systems_with(
+    standalone_a: bool,
     tweak_a: impl FnOnce(&mut SystemConfig),
     tweak_b: impl FnOnce(&mut SystemConfig),
 ) -> Two {
@@ -80,9 +116,14 @@ pub async fn two_systems(
     }];
     tweak_a(&mut a);
     tweak_b(&mut b);
-    let ra = RunningSystem::start_on(csa, fda, &a)
-        .await
-        .expect("system A");
+    let fd_dir = tempfile::tempdir().unwrap();
+    let ra = if standalone_a {
+        standalone(csa, fda, &a, fd_dir.path()).await
+    } else {
+        RunningSystem::start_on(csa, fda, &a)
+            .await
+            .expect("system A")
+    };
     let rb = RunningSystem::start_on(csb, fdb, &b)
         .await
         .expect("system B");
@@ -95,7 +136,7 @@ pub async fn two_systems(
         alice,
         carol,
         bob,
-        _dirs: (da, db),
+        _dirs: (da, db, fd_dir),
     }
 }
 
@@ -536,7 +577,42 @@ async fn wrong_agreement_credential_between_mcdata_servers() {
 
 #[tokio::test]
 async fn network_notifications_after_removal_and_expiry() {
-    let t = two_systems(|_| {}, |_| {}).await;
+    network_notifications(&two_systems(|_| {}, |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn network_notifications_from_a_content_server_run_on_its_own() {
+    let t = two_systems_with(true, |_| {}, |_| {}).await;
+    // The route refuses anyone but this system's content server.
+    let url = format!("{}/content/removals", t.a.fd.base());
+    let body = Bytes::from_static(b"{\"file_url\":\"x\",\"reason\":\"expired\"}");
+    for (auth, want) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some("Bearer tok-alice-a"), StatusCode::FORBIDDEN),
+    ] {
+        let mut h = vec![("content-type", "application/json")];
+        h.extend(auth.map(|a| ("authorization", a)));
+        let r = request(Method::POST, &url, &h, body.clone()).await;
+        assert_eq!(r.status, want);
+    }
+    let auth = format!("Bearer {CONTENT_CRED_A}");
+    let h = [
+        ("content-type", "application/json"),
+        ("authorization", auth.as_str()),
+    ];
+    let r = request(Method::POST, &url, &h, body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "not one of A's files");
+    network_notifications(&t).await;
+    // Told over HTTP: the content server counted both notices as taken.
+    let m = get(&format!("{}/metrics", t.a.content.base()), &[]).await;
+    let text = String::from_utf8_lossy(m.bytes()).to_string();
+    assert!(
+        text.contains("mcdata_removal_notices_total{result=\"ok\"} 2"),
+        "{text}"
+    );
+}
+
+async fn network_notifications(t: &Two) {
     let mut bob_ev = t.bob.events(None).await.unwrap();
     let removed = t
         .alice
