@@ -50,7 +50,14 @@ async fn partner_copies_expired_while_down_are_deleted_at_start() {
     );
     let mut p = partner_of(&origin, |_| {}).await;
     assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "MISS");
-    assert!(p.stored_files().iter().any(|f| f.ends_with(".body")));
+    // The copy is published just after its last byte went out: wait for it.
+    assert!(
+        eventually(Duration::from_secs(5), || p
+            .stored_files()
+            .iter()
+            .any(|f| f.ends_with(".meta")))
+        .await
+    );
     p.stop().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // A leftover staging file from a "crash".
