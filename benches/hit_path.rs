@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Empty, Full};
 
 use mcdata::config::{ContentServerConfig, Peer};
 use mcdata::content_server::{ContentServer, Running};
-use mcdata::http::client::{new_body_client, new_client, HttpClient};
+use mcdata::http::client::{new_body_client, new_client, tls_config, HttpClient};
 
 const CRED: &str = "bench-credential-1";
 
@@ -83,8 +83,8 @@ async fn setup(sizes: &[usize]) -> Setup {
     let b = ContentServer::start_on(lb, config("B", &dir.path().join("b"), ("A", aa)))
         .await
         .unwrap();
-    let uploader = new_body_client(Duration::from_secs(5));
-    let client = new_client(Duration::from_secs(5));
+    let uploader = new_body_client(Duration::from_secs(5), tls_config(&[]));
+    let client = new_client(Duration::from_secs(5), tls_config(&[]));
     let mut urls = Vec::new();
     for &size in sizes {
         let data = Bytes::from(vec![7u8; size]);
