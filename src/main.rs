@@ -64,7 +64,7 @@ enum Command {
     ///
     /// Example: mcdata client --user bob@b.example --token $TOKEN listen --accept --download-dir .
     #[command(verbatim_doc_comment)]
-    Client(mcdata::client::cli::ClientArgs),
+    Client(Box<mcdata::client::cli::ClientArgs>),
 }
 
 #[derive(Args)]
@@ -183,7 +183,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Client(args) => {
             init_logs("warn");
-            mcdata::client::cli::run(args).await.context("client")?;
+            mcdata::client::cli::run(*args).await.context("client")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -94,7 +94,28 @@ impl McDataClient {
         content_server: &str,
         timeouts: Timeouts,
     ) -> Self {
-        let http = new_client_for(timeouts.connect, tls_config(&[]));
+        Self::with_tls(
+            user,
+            token,
+            fd_server,
+            content_server,
+            timeouts,
+            tls_config(&[]),
+        )
+    }
+
+    /// [`McDataClient::with_timeouts`] with a TLS configuration for `https://` servers
+    /// (e.g. [`crate::http::client::tls_from_file`] with the CA of a private PKI; the
+    /// others trust the system's roots).
+    pub fn with_tls(
+        user: &str,
+        token: &str,
+        fd_server: &str,
+        content_server: &str,
+        timeouts: Timeouts,
+        tls: rustls::ClientConfig,
+    ) -> Self {
+        let http = new_client_for(timeouts.connect, tls);
         McDataClient {
             user: user.to_string(),
             token: token.trim().to_string(),
@@ -155,18 +176,10 @@ impl McDataClient {
         let uri: http::Uri = url
             .parse()
             .map_err(|e| ClientError::InvalidUrl(format!("{url}: {e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(ClientError::InvalidUrl(format!(
-                    "{url}: https is not supported by this client (no TLS); use http://"
-                )))
-            }
-            _ => {
-                return Err(ClientError::InvalidUrl(format!(
-                    "{url}: expected an absolute http:// URL"
-                )))
-            }
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(ClientError::InvalidUrl(format!(
+                "{url}: expected an absolute http:// or https:// URL"
+            )));
         }
         let mut b = Request::builder()
             .method(method.clone())

@@ -72,6 +72,17 @@ pub struct ClientArgs {
     )]
     pub token: Option<String>,
 
+    /// PEM file of CA certificates trusted for https servers besides the system's roots,
+    /// e.g. --tls-ca-file /etc/mcdata/ca.pem
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "MCDATA_TLS_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: ClientCommand,
 }
@@ -262,11 +273,15 @@ impl ListenArgs {
 
 /// Run one `mcdata client` command.
 pub async fn run(args: ClientArgs) -> Result<(), ClientError> {
-    let client = McDataClient::new(
+    let tls = crate::http::client::tls_from_file(args.tls_ca_file.as_deref())
+        .map_err(|e| ClientError::Setup(format!("--tls-ca-file: {e}")))?;
+    let client = McDataClient::with_tls(
         args.user.as_deref().unwrap_or(""),
         args.token.as_deref().unwrap_or(""),
         &args.fd_server,
         &args.content_server,
+        Default::default(),
+        tls,
     );
     match args.command {
         ClientCommand::Upload { file, availability } => {

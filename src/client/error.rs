@@ -28,9 +28,12 @@ pub enum ClientError {
     /// The server answered 2xx but the body is not what the API document says.
     #[error("bad answer: {0}")]
     Decode(String),
-    /// A server or file URL this client cannot use (only `http://` is supported).
+    /// A server or file URL this client cannot use (not `http://` or `https://`).
     #[error("not a usable URL: {0}")]
     InvalidUrl(String),
+    /// A local setting this client cannot use (e.g. `--tls-ca-file`).
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl ClientError {
@@ -48,7 +51,7 @@ impl ClientError {
         match self {
             ClientError::Status { status, .. } => *status >= 500,
             ClientError::Connect { .. } | ClientError::Body(_) | ClientError::Io(_) => true,
-            ClientError::Decode(_) | ClientError::InvalidUrl(_) => false,
+            ClientError::Decode(_) | ClientError::InvalidUrl(_) | ClientError::Setup(_) => false,
         }
     }
 }

@@ -89,3 +89,27 @@ async fn a_bad_tls_ca_file_stops_the_start_with_a_clear_error() {
     };
     assert!(e.contains("tls-ca-file") && e.contains("bogus.pem"), "{e}");
 }
+
+#[tokio::test]
+async fn the_client_library_downloads_over_https_with_the_ca() {
+    use mcdata::client::{ClientError, McDataClient};
+    let origin = Origin::start_tls(acceptor()).await;
+    let body = data(200_000, 22);
+    let url = origin.script("/f", Script::new(body.clone()));
+    let tls = mcdata::http::client::tls_from_file(Some(&fixture("ca.pem"))).unwrap();
+    let base = origin.base.clone();
+    let c = McDataClient::with_tls("u@a", "", &base, &base, Default::default(), tls);
+    let mut out = Vec::new();
+    let d = c.download(&url, &mut out, |_, _| {}).await.unwrap();
+    assert_eq!(d.len, body.len() as u64);
+    assert_eq!(out, body);
+
+    // The system's roots alone do not know the test CA.
+    let plain = McDataClient::new("u@a", "", &base, &base);
+    let e = plain
+        .download(&url, &mut Vec::new(), |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Connect { .. }), "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}
