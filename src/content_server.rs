@@ -163,11 +163,12 @@ impl ContentServer {
                 new_body_client(cfg.upstream_header_timeout, tls),
                 base,
                 &cred.0,
+                store.clone(),
                 metrics.clone(),
             );
-            let files_base = format!("{public_base}/files/");
-            primary.on_removal(notifier.hook(move |id| format!("{files_base}{id}")));
-            tracing::info!(mcdata_server = %base, "removals and expiries are told to the MCData server");
+            primary.on_removal(notifier.hook(format!("{public_base}/files/")));
+            let resumed = notifier.resume().await?;
+            tracing::info!(mcdata_server = %base, resumed, "removals and expiries are told to the MCData server");
         }
         let files = primary.load().await?;
         let purges = purger.resume().await?;

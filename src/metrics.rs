@@ -48,8 +48,11 @@ pub struct Metrics {
     pub purges_sent: IntCounterVec,
     /// Primary: purges waiting for retry, by partner system.
     pub purges_pending: IntGaugeVec,
-    /// Primary: removals told to this system's MCData server over HTTP, by result (ok, failed).
+    /// Primary: attempts to tell this system's MCData server of a removal over HTTP, by
+    /// result (ok, failed).
     pub removal_notices: IntCounterVec,
+    /// Primary: removal notices not yet taken by the MCData server.
+    pub removal_notices_pending: IntGauge,
     /// Partner: purge requests received, by result (dropped, absent).
     pub purges_received: IntCounterVec,
     /// Storage errors by operation.
@@ -159,6 +162,10 @@ impl Metrics {
                 ),
                 &["result"],
             )?,
+            removal_notices_pending: IntGauge::new(
+                "mcdata_removal_notices_pending",
+                "Removal notices waiting for the MCData server (mcdata-server) to take them",
+            )?,
             purges_pending: IntGaugeVec::new(
                 Opts::new(
                     "mcdata_purges_pending",
@@ -234,6 +241,7 @@ impl Metrics {
         r.register(Box::new(self.purges_sent.clone()))?;
         r.register(Box::new(self.purges_pending.clone()))?;
         r.register(Box::new(self.removal_notices.clone()))?;
+        r.register(Box::new(self.removal_notices_pending.clone()))?;
         r.register(Box::new(self.purges_received.clone()))?;
         r.register(Box::new(self.store_errors.clone()))?;
         r.register(Box::new(self.store_degraded.clone()))?;

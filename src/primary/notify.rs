@@ -4,9 +4,10 @@
 //! fd-server`); `mcdata system` tells it in-process instead.
 //!
 //! `POST <mcdata-server>/content/removals` with `Authorization: Bearer <credential>` and
-//! `{"file_url": "...", "reason": "expired" | "removed"}`. A failed call is retried with a
-//! capped back-off for about ten minutes, then given up with a warning: the notification is
-//! best effort, and the file is gone either way.
+//! `{"file_url": "...", "reason": "expired" | "removed"}`. Like a purge, each notice is
+//! persisted (`notices/<file id>.json`) before it is tried, retried with a back-off capped
+//! at a minute until the MCData server takes it, and resumed after a restart
+//! (`mcdata_removal_notices_pending`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,88 +15,151 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::Full;
+use serde::{Deserialize, Serialize};
 
 use super::record::FileRecord;
 use super::RemovalHook;
 use crate::http::client::{BodyClient, USER_AGENT};
 use crate::metrics::Metrics;
+use crate::storage::{BlobStore, StoreError};
 
-/// Attempts before giving up (1 s doubling to 60 s: about ten minutes in all).
-const ATTEMPTS: u32 = 14;
+/// Longest wait between two attempts.
+const MAX_RETRY: Duration = Duration::from_secs(60);
 
-/// Where and how to call the MCData server.
-#[derive(Clone)]
+/// One notice to deliver.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Notice {
+    file_id: String,
+    file_url: String,
+    /// `removed` or `expired`.
+    reason: String,
+}
+
+impl Notice {
+    fn key(&self) -> String {
+        format!("notices/{}.json", self.file_id)
+    }
+}
+
+/// Where and how to call the MCData server, and the outbox of notices not yet taken.
 pub struct Notifier {
     client: BodyClient,
     endpoint: String,
     credential: String,
+    store: Arc<dyn BlobStore>,
     metrics: Metrics,
 }
 
 impl Notifier {
     /// A notifier for the MCData server at `base` (e.g. `http://127.0.0.1:9080`).
-    pub fn new(client: BodyClient, base: &str, credential: &str, metrics: Metrics) -> Self {
-        Notifier {
+    pub fn new(
+        client: BodyClient,
+        base: &str,
+        credential: &str,
+        store: Arc<dyn BlobStore>,
+        metrics: Metrics,
+    ) -> Arc<Self> {
+        Arc::new(Notifier {
             client,
             endpoint: format!("{}/content/removals", base.trim_end_matches('/')),
             credential: credential.to_string(),
+            store,
             metrics,
-        }
-    }
-
-    /// The hook to register with [`super::Primary::on_removal`]: `file_url` is the URL of a
-    /// file id.
-    pub fn hook(self, file_url: impl Fn(&str) -> String + Send + Sync + 'static) -> RemovalHook {
-        let me = Arc::new(self);
-        Arc::new(move |rec: &FileRecord, why: &str| {
-            let (me, url, why) = (me.clone(), file_url(&rec.id), why.to_string());
-            tokio::spawn(async move { me.tell(&url, &why).await });
         })
     }
 
-    /// Send one notice, retrying; true when the MCData server took it.
-    pub async fn tell(&self, file_url: &str, why: &str) -> bool {
-        let body = serde_json::json!({"file_url": file_url, "reason": why}).to_string();
-        let mut wait = Duration::from_secs(1);
-        for attempt in 1..=ATTEMPTS {
-            match self.send(Bytes::from(body.clone())).await {
-                Ok(()) => {
-                    self.metrics
-                        .removal_notices
-                        .with_label_values(&["ok"])
-                        .inc();
-                    tracing::info!(
-                        file = file_url,
-                        reason = why,
-                        "MCData server told of the removal"
-                    );
-                    return true;
-                }
-                Err(e) if attempt < ATTEMPTS => {
-                    tracing::warn!(file = file_url, attempt, error = %e, retry_in = ?wait, "cannot tell the MCData server of a removal");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(60));
+    /// The hook to register with [`super::Primary::on_removal`]; `files_base` is the
+    /// prefix of this content server's file URLs (`<public URI>/files/`).
+    pub fn hook(self: &Arc<Self>, files_base: String) -> RemovalHook {
+        let me = self.clone();
+        Arc::new(move |rec: &FileRecord, why: &str| {
+            let notice = Notice {
+                file_id: rec.id.clone(),
+                file_url: format!("{files_base}{}", rec.id),
+                reason: why.to_string(),
+            };
+            let me = me.clone();
+            tokio::spawn(async move {
+                me.save(&notice).await;
+                me.deliver(notice).await;
+            });
+        })
+    }
+
+    /// Deliver the notices a previous run left in storage; how many there were.
+    pub async fn resume(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for listed in self.store.list("notices").await? {
+            let Some(b) = self.store.get_small(&listed.key).await? else {
+                continue;
+            };
+            match serde_json::from_slice::<Notice>(&b) {
+                Ok(notice) => {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.deliver(notice).await });
+                    n += 1;
                 }
                 Err(e) => {
-                    tracing::warn!(file = file_url, error = %e, "gave up telling the MCData server of a removal: no network notification for it");
+                    tracing::error!(key = listed.key, error = %e, "unreadable removal notice left in storage")
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn save(&self, notice: &Notice) {
+        let json = serde_json::to_vec(notice).unwrap_or_default();
+        if let Err(e) = self.store.put_small(&notice.key(), json.into()).await {
+            self.metrics.store_errors.with_label_values(&["put"]).inc();
+            tracing::error!(file = notice.file_id, error = %e, "could not persist a removal notice; it is still tried in memory");
+        }
+    }
+
+    /// Send `notice` until the MCData server takes it, then drop it from storage.
+    async fn deliver(&self, notice: Notice) {
+        self.metrics.removal_notices_pending.inc();
+        let mut wait = Duration::from_secs(1);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self.send(&notice).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.metrics
+                        .removal_notices
+                        .with_label_values(&["failed"])
+                        .inc();
+                    tracing::warn!(file = notice.file_id, attempts, error = %e, retry_in_s = wait.as_secs(), "the MCData server was not told of a removal; will retry");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_RETRY);
                 }
             }
         }
         self.metrics
             .removal_notices
-            .with_label_values(&["failed"])
+            .with_label_values(&["ok"])
             .inc();
-        false
+        self.metrics.removal_notices_pending.dec();
+        if let Err(e) = self.store.delete(&notice.key()).await {
+            tracing::warn!(error = %e, "could not delete a delivered removal notice");
+        }
+        tracing::info!(
+            file = notice.file_id,
+            reason = notice.reason,
+            attempts,
+            "MCData server told of the removal"
+        );
     }
 
-    async fn send(&self, body: Bytes) -> Result<(), String> {
+    async fn send(&self, notice: &Notice) -> Result<(), String> {
+        let body = serde_json::json!({"file_url": notice.file_url, "reason": notice.reason});
         let req = Request::builder()
             .method(Method::POST)
             .uri(&self.endpoint)
             .header(header::AUTHORIZATION, format!("Bearer {}", self.credential))
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, USER_AGENT)
-            .body(Full::new(body))
+            .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| e.to_string())?;
         let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
             .await

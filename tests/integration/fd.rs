@@ -733,3 +733,66 @@ async fn the_demo_runs_and_every_check_holds() {
         "every demo check held"
     );
 }
+
+#[tokio::test]
+async fn removal_notices_are_kept_until_the_mcdata_server_takes_them() {
+    use mcdata::http::client::{new_body_client, tls_config};
+    use mcdata::primary::notify::Notifier;
+    use mcdata::primary::record::{FileRecord, FileState};
+    let dir = tempfile::tempdir().unwrap();
+    let store = mcdata::storage::open_store(
+        &format!("file://{}", dir.path().display()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let client = || new_body_client(Duration::from_secs(2), tls_config(&[]));
+    let metrics = mcdata::metrics::Metrics::new().unwrap();
+    // The MCData server is down: the notice is kept in the store and retried.
+    let down = bind().await;
+    let down_uri = format!("http://{}", down.local_addr().unwrap());
+    drop(down);
+    let first = Notifier::new(
+        client(),
+        &down_uri,
+        CONTENT_CRED_A,
+        store.clone(),
+        metrics.clone(),
+    );
+    let hook = first.hook("http://cs.a/files/".into());
+    let rec = FileRecord {
+        id: "f-1".into(),
+        size: 1,
+        sha256: "00".into(),
+        content_type: "text/plain".into(),
+        file_name: None,
+        owner: None,
+        created_at: 0,
+        expires_at: 0,
+        state: FileState::Removed { at: 0, by: None },
+    };
+    hook(&rec, "removed");
+    let notice = dir.path().join("notices/f-1.json");
+    assert!(eventually(Duration::from_secs(5), || notice.exists()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || metrics
+            .render()
+            .contains("mcdata_removal_notices_total{result=\"failed\"}"))
+        .await
+    );
+
+    // A new process (a new Notifier on the same store) resumes it once the server is back.
+    let origin = crate::origin::Origin::start().await;
+    origin.script("/content/removals", crate::origin::Script::new(Vec::new()));
+    let second = Notifier::new(
+        client(),
+        &origin.base,
+        CONTENT_CRED_A,
+        store.clone(),
+        metrics,
+    );
+    assert_eq!(second.resume().await.unwrap(), 1);
+    assert!(eventually(Duration::from_secs(5), || !notice.exists()).await);
+    assert_eq!(origin.requests(), 1);
+    assert_eq!(origin.last_auth(), Some(format!("Bearer {CONTENT_CRED_A}")));
+}
