@@ -559,8 +559,15 @@ def measure_cold():
                     # Right before the download, so that its pages are reused at once.
                     took = touch_memory()
                     res[v][t].append(curl_once(u))
+                    # Free the copy at once (stop, drop its files), so that the memory
+                    # in use stays the same from one download to the next.
+                    stop(PROCS[t])
+                    shutil.rmtree(os.path.join(WORK, t), ignore_errors=True)
                     log(f"  cold 1g: {t} restarted, {busy:.2f} cores busy, memory touched at {2 / took:.2f} GiB/s")
                 log(f"  cold 1g {v} run {run + 1} {t}: {res[v][t][-1]:.2f} GiB/s")
+    for t in PROXIES:
+        if PROCS[t].poll() is not None:
+            PROCS[t] = STARTERS[t]()
     med = {v: {t: statistics.median(x) for t, x in per.items()} for v, per in res.items()}
     return {"median": med, "runs": res}
 
