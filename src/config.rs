@@ -507,8 +507,13 @@ impl ContentServerArgs {
     }
 }
 
-/// Read and parse a TOML config file.
+/// Read and parse a content server's TOML config file.
 pub fn load_file(path: &std::path::Path) -> Result<ContentServerConfig, ConfigError> {
+    load_toml(path)
+}
+
+/// Read and parse any of our TOML config files (content server, MCData server, system).
+pub fn load_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.into(),
         source,

@@ -168,10 +168,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::FdServer(args) => {
             init_logs("info");
-            let text = std::fs::read_to_string(&args.config)
-                .with_context(|| format!("reading {}", args.config.display()))?;
-            let mut cfg: mcdata::fd::config::FdServerConfig = toml::from_str(&text)
-                .with_context(|| format!("parsing {}", args.config.display()))?;
+            let mut cfg: mcdata::fd::config::FdServerConfig =
+                mcdata::config::load_toml(&args.config).context("configuration")?;
             if let Some(l) = args.listen {
                 cfg.listen = l;
             }

@@ -89,14 +89,7 @@ pub enum SystemError {
 
 impl SystemConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.into(),
-            source: Box::new(source),
-        })
+        crate::config::load_toml(path)
     }
 
     /// The content server's configuration.

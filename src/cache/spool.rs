@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::storage::{BlobWriter, Hashing, StoreError};
+use crate::storage::{BlobWriter, Digesting, Hashing, StoreError};
 
 /// Why a fill's bytes could not be made readable.
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +91,8 @@ pub struct Sink {
     spool: Option<Arc<File>>,
     /// What the fill's clients read: the writer's read handle or the spool.
     readers: Arc<File>,
-    /// Our own digest, while there is no writer to keep one (and a digest is wanted).
-    hasher: Option<Sha256>,
+    /// Our own digest, while there is no writer to keep one.
+    own: Option<Digesting>,
     hashing: Hashing,
     len: u64,
 }
@@ -112,7 +112,7 @@ impl Sink {
                 writer,
                 spool: None,
                 readers: handle,
-                hasher: None,
+                own: None,
                 hashing,
                 len: 0,
             });
@@ -121,7 +121,7 @@ impl Sink {
         let spool = Arc::new(blocking(dir, move || create_unlinked(&d)).await?);
         Ok(Sink {
             dir: dir.to_path_buf(),
-            hasher: (writer.is_none() && hashing == Hashing::Sha256).then(Sha256::new),
+            own: writer.is_none().then(|| Digesting::new(hashing)),
             hashing,
             writer,
             readers: spool.clone(),
@@ -155,16 +155,15 @@ impl Sink {
         let n = chunk.len() as u64;
         match &self.spool {
             Some(spool) => {
-                let (file, c, at, hasher) =
-                    (spool.clone(), chunk.clone(), self.len, self.hasher.take());
-                self.hasher = blocking(&self.dir, move || {
-                    file.write_all_at(&c, at)?;
-                    Ok(hasher.map(|mut h| {
-                        h.update(&c);
-                        h
-                    }))
-                })
-                .await?;
+                let pending = match &mut self.own {
+                    Some(d) => Some(d.start(chunk)?),
+                    None => None,
+                };
+                let (file, c, at) = (spool.clone(), chunk.clone(), self.len);
+                blocking(&self.dir, move || file.write_all_at(&c, at)).await?;
+                if let (Some(d), Some(p)) = (&mut self.own, pending) {
+                    d.done(p).await?;
+                }
             }
             None => match self.writer.as_mut() {
                 Some(w) => w.write(chunk.clone()).await?,
@@ -187,17 +186,21 @@ impl Sink {
             return Ok(None);
         };
         self.writer = None;
-        if self.hashing == Hashing::Sha256 {
-            let (file, len) = (spool.clone(), self.len);
-            self.hasher = Some(blocking(&self.dir, move || hash_prefix(&file, len)).await?);
-        }
+        self.own = Some(match self.hashing {
+            Hashing::Sha256 => {
+                let (file, len) = (spool.clone(), self.len);
+                let hasher = blocking(&self.dir, move || hash_prefix(&file, len)).await?;
+                Digesting::resumed(hasher, len)
+            }
+            Hashing::Off => Digesting::new(Hashing::Off),
+        });
         Ok(Some(e))
     }
 
     /// SHA-256 of the bytes appended so far; `None` when not hashing.
     pub fn sha256(&self) -> Option<[u8; 32]> {
-        match (&self.writer, &self.hasher) {
-            (_, Some(h)) => Some(h.clone().finalize().into()),
+        match (&self.writer, &self.own) {
+            (_, Some(d)) => d.sha256(),
             (Some(w), None) => w.sha256(),
             (None, None) => None,
         }

@@ -16,10 +16,8 @@ use crate::http::body::next_batch;
 /// Bytes handed to the writer at most at once.
 const BATCH: usize = 512 * 1024;
 
-/// Lowercase hex.
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// Lowercase hex (the one the servers use too).
+pub use crate::cache::entry::to_hex;
 
 impl McDataClient {
     /// GET url (with the user's token), streaming to `dest`, hashing sha256, calling

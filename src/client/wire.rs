@@ -2,7 +2,6 @@
 //! file names, content types by extension, request bodies, reading a bounded answer, and
 //! file metadata from a content server's response headers.
 
-use base64::Engine;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 use http_body_util::combinators::BoxBody;
@@ -12,7 +11,9 @@ use serde::Serialize;
 
 use super::error::{chain, ClientError};
 use super::types::{FileInfo, HistoryQuery};
+use crate::cache::entry::to_hex;
 use crate::http::body::BodyError;
+use crate::http::representation::repr_digest_sha256;
 
 /// Request bodies: whole (JSON, bytes) or streamed (a file).
 pub type ReqBody = BoxBody<Bytes, BodyError>;
@@ -80,17 +81,7 @@ pub fn empty_body() -> ReqBody {
 /// file name, and the seconds left from `Cache-Control: max-age`.
 pub fn file_info_from_headers(h: &HeaderMap) -> FileInfo {
     let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    let sha256 = text("repr-digest").and_then(|v| {
-        v.split(',').find_map(|item| {
-            let (alg, val) = item.trim().split_once('=')?;
-            if !alg.trim().eq_ignore_ascii_case("sha-256") {
-                return None;
-            }
-            let b64 = val.trim().strip_prefix(':')?.strip_suffix(':')?;
-            let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-            (raw.len() == 32).then(|| raw.iter().map(|b| format!("{b:02x}")).collect())
-        })
-    });
+    let sha256 = repr_digest_sha256(h).map(|sha| to_hex(&sha));
     let name = text("content-disposition").and_then(|cd| {
         let (_, rest) = cd.split_once("filename=")?;
         let n = rest.split(';').next()?.trim().trim_matches('"');

@@ -112,7 +112,7 @@ impl FdServer {
                 if let Some(len) = text("content-length").and_then(|s| s.parse().ok()) {
                     info.size = Some(len);
                 }
-                if let Some(sha) = crate::partner::fetch::repr_digest_sha256(h) {
+                if let Some(sha) = crate::http::representation::repr_digest_sha256(h) {
                     info.sha256 = Some(crate::cache::entry::to_hex(&sha));
                 }
                 if info.content_type.is_none() {

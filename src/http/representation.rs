@@ -58,6 +58,20 @@ pub fn repr_digest(sha: &[u8; 32]) -> String {
     )
 }
 
+/// The sha-256 of a `Repr-Digest` (RFC 9530) header, when it has one.
+pub fn repr_digest_sha256(h: &HeaderMap) -> Option<[u8; 32]> {
+    let v = h.get("repr-digest")?.to_str().ok()?;
+    v.split(',').find_map(|item| {
+        let (alg, val) = item.trim().split_once('=')?;
+        if !alg.trim().eq_ignore_ascii_case("sha-256") {
+            return None;
+        }
+        let b64 = val.trim().strip_prefix(':')?.strip_suffix(':')?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+        raw.try_into().ok()
+    })
+}
+
 impl Representation {
     fn validators(&self) -> Validators<'_> {
         Validators {

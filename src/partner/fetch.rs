@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use base64::Engine;
 use bytes::Bytes;
 use http::{header, HeaderMap, Request, StatusCode};
 use http_body_util::Empty;
@@ -21,7 +20,7 @@ use crate::cache::freshness::Storability;
 use crate::cache::spool::{Sink, SpoolError};
 use crate::http::body::next_batch;
 use crate::http::client::USER_AGENT;
-use crate::http::representation::Representation;
+use crate::http::representation::{repr_digest_sha256, Representation};
 use crate::storage::{BlobWriter, Hashing, StoreError};
 
 /// Largest write batch.
@@ -163,20 +162,6 @@ fn content_length(h: &HeaderMap) -> Result<Option<u64>, FetchError> {
             .map(Some)
             .ok_or_else(|| FetchError::BadResponse("invalid Content-Length".into())),
     }
-}
-
-/// The sha-256 of a `Repr-Digest` (RFC 9530) header, when it has one.
-pub fn repr_digest_sha256(h: &HeaderMap) -> Option<[u8; 32]> {
-    let v = h.get("repr-digest")?.to_str().ok()?;
-    v.split(',').find_map(|item| {
-        let (alg, val) = item.trim().split_once('=')?;
-        if !alg.trim().eq_ignore_ascii_case("sha-256") {
-            return None;
-        }
-        let b64 = val.trim().strip_prefix(':')?.strip_suffix(':')?;
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-        raw.try_into().ok()
-    })
 }
 
 fn text(h: &HeaderMap, name: header::HeaderName) -> Option<String> {

@@ -5,6 +5,7 @@
 
 pub mod deliveries;
 pub mod notify;
+mod outbox;
 pub mod purge;
 pub mod record;
 mod upload;

@@ -17,6 +17,7 @@ use http::{header, Method, Request};
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 
+use super::outbox;
 use super::record::FileRecord;
 use super::RemovalHook;
 use crate::http::client::{BodyClient, USER_AGENT};
@@ -35,7 +36,7 @@ struct Notice {
     reason: String,
 }
 
-impl Notice {
+impl outbox::Job for Notice {
     fn key(&self) -> String {
         format!("notices/{}.json", self.file_id)
     }
@@ -80,7 +81,7 @@ impl Notifier {
             };
             let me = me.clone();
             tokio::spawn(async move {
-                me.save(&notice).await;
+                outbox::save(&*me.store, &me.metrics, &notice).await;
                 me.deliver(notice).await;
             });
         })
@@ -88,37 +89,18 @@ impl Notifier {
 
     /// Deliver the notices a previous run left in storage; how many there were.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let mut n = 0;
-        for listed in self.store.list("notices").await? {
-            let Some(b) = self.store.get_small(&listed.key).await? else {
-                continue;
-            };
-            match serde_json::from_slice::<Notice>(&b) {
-                Ok(notice) => {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.deliver(notice).await });
-                    n += 1;
-                }
-                Err(e) => {
-                    tracing::error!(key = listed.key, error = %e, "unreadable removal notice left in storage")
-                }
-            }
+        let notices: Vec<Notice> = outbox::load(&*self.store, "notices").await?;
+        let n = notices.len();
+        for notice in notices {
+            let me = self.clone();
+            tokio::spawn(async move { me.deliver(notice).await });
         }
         Ok(n)
-    }
-
-    async fn save(&self, notice: &Notice) {
-        let json = serde_json::to_vec(notice).unwrap_or_default();
-        if let Err(e) = self.store.put_small(&notice.key(), json.into()).await {
-            self.metrics.store_errors.with_label_values(&["put"]).inc();
-            tracing::error!(file = notice.file_id, error = %e, "could not persist a removal notice; it is still tried in memory");
-        }
     }
 
     /// Send `notice` until the MCData server takes it, then drop it from storage.
     async fn deliver(&self, notice: Notice) {
         self.metrics.removal_notices_pending.inc();
-        let mut wait = Duration::from_secs(1);
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -129,9 +111,9 @@ impl Notifier {
                         .removal_notices
                         .with_label_values(&["failed"])
                         .inc();
+                    let wait = outbox::backoff(Duration::from_secs(1), attempts, MAX_RETRY);
                     tracing::warn!(file = notice.file_id, attempts, error = %e, retry_in_s = wait.as_secs(), "the MCData server was not told of a removal; will retry");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_RETRY);
                 }
             }
         }
@@ -140,9 +122,7 @@ impl Notifier {
             .with_label_values(&["ok"])
             .inc();
         self.metrics.removal_notices_pending.dec();
-        if let Err(e) = self.store.delete(&notice.key()).await {
-            tracing::warn!(error = %e, "could not delete a delivered removal notice");
-        }
+        outbox::forget(&*self.store, &notice).await;
         tracing::info!(
             file = notice.file_id,
             reason = notice.reason,

@@ -13,6 +13,7 @@ use http::{header, Request};
 use http_body_util::Empty;
 use serde::{Deserialize, Serialize};
 
+use super::outbox;
 use crate::http::client::{HttpClient, USER_AGENT};
 use crate::metrics::Metrics;
 use crate::storage::BlobStore;
@@ -28,7 +29,7 @@ pub struct PurgeJob {
     pub attempts: u32,
 }
 
-impl PurgeJob {
+impl outbox::Job for PurgeJob {
     fn key(&self) -> String {
         format!("purges/{}.{}.json", self.file_id, self.system)
     }
@@ -78,29 +79,16 @@ impl Purger {
 
     /// Resume the jobs left in storage by a previous run.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, crate::storage::StoreError> {
-        let mut n = 0;
-        for listed in self.store.list("purges").await? {
-            let key = listed.key;
-            let Some(b) = self.store.get_small(&key).await? else {
-                continue;
-            };
-            match serde_json::from_slice::<PurgeJob>(&b) {
-                Ok(job) => {
-                    self.spawn(job);
-                    n += 1;
-                }
-                Err(e) => tracing::error!(key, error = %e, "unreadable purge job left in storage"),
-            }
+        let jobs: Vec<PurgeJob> = outbox::load(&*self.store, "purges").await?;
+        let n = jobs.len();
+        for job in jobs {
+            self.spawn(job);
         }
         Ok(n)
     }
 
     async fn save(&self, job: &PurgeJob) {
-        let json = serde_json::to_vec(job).unwrap_or_default();
-        if let Err(e) = self.store.put_small(&job.key(), json.into()).await {
-            self.metrics.store_errors.with_label_values(&["put"]).inc();
-            tracing::error!(file = job.file_id, system = job.system, error = %e, "could not persist a purge job; it is still tried in memory");
-        }
+        outbox::save(&*self.store, &self.metrics, job).await;
     }
 
     fn spawn(self: &Arc<Self>, job: PurgeJob) {
@@ -124,9 +112,7 @@ impl Purger {
                         .purges_pending
                         .with_label_values(&[&job.system])
                         .dec();
-                    if let Err(e) = self.store.delete(&job.key()).await {
-                        tracing::warn!(error = %e, "could not delete a finished purge job");
-                    }
+                    outbox::forget(&*self.store, &job).await;
                     tracing::info!(
                         file = job.file_id,
                         system = job.system,
@@ -141,10 +127,7 @@ impl Purger {
                         .purges_sent
                         .with_label_values(&[&job.system, "failed"])
                         .inc();
-                    let wait = self
-                        .first_retry
-                        .saturating_mul(2u32.saturating_pow(job.attempts.min(16) - 1))
-                        .min(self.max_retry);
+                    let wait = outbox::backoff(self.first_retry, job.attempts, self.max_retry);
                     tracing::warn!(
                         file = job.file_id,
                         system = job.system,

@@ -18,8 +18,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::{
-    hash_while, BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Hashing, Listed, StoreError,
-    Written,
+    BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Hashing, Listed, StoreError, Written,
 };
 
 const STAGING: &str = ".staging";
@@ -213,13 +212,10 @@ struct LocalWriter {
 impl BlobWriter for LocalWriter {
     fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let hasher = self.digest.take()?;
-            let (file, c) = (self.file.clone(), chunk.clone());
-            let n = chunk.len() as u64;
-            let write = blocking(&self.key, move || (&*file).write_all(&c));
-            let (hasher, ()) = hash_while(hasher, &chunk, write).await?;
-            self.digest.put_back(hasher, n);
-            Ok(())
+            let pending = self.digest.start(&chunk)?;
+            let file = self.file.clone();
+            blocking(&self.key, move || (&*file).write_all(&chunk)).await?;
+            self.digest.done(pending).await
         })
     }
 

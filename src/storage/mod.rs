@@ -67,53 +67,21 @@ pub enum Hashing {
     Off,
 }
 
-/// The digest state a chunk's write carries to a blocking thread and back.
-pub(crate) struct Hasher(Option<sha2::Sha256>);
-
-impl Hasher {
-    /// Take in `bytes` (nothing to do when hashing is off).
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        use sha2::Digest;
-        if let Some(h) = &mut self.0 {
-            h.update(bytes);
-        }
-    }
-
-    /// True when this hasher actually hashes.
-    pub(crate) fn hashes(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
-/// Hash `chunk` on a blocking thread (when `hasher` hashes) while `work`, the chunk's write,
-/// runs: on a machine with cores to spare, hashing then costs no time on the write path.
-pub(crate) async fn hash_while<T>(
-    mut hasher: Hasher,
-    chunk: &Bytes,
-    work: impl Future<Output = Result<T, StoreError>>,
-) -> Result<(Hasher, T), StoreError> {
-    if !hasher.hashes() {
-        return Ok((hasher, work.await?));
-    }
-    let c = chunk.clone();
-    let hashing = async {
-        tokio::task::spawn_blocking(move || {
-            hasher.update(&c);
-            hasher
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))
-    };
-    let (hasher, out) = tokio::join!(hashing, work);
-    Ok((hasher?, out?))
-}
-
 /// The running length and (when asked for) sha-256 of a body being written, shared by the
-/// writers of every backend. The hasher is taken out while a chunk is hashed on a blocking
-/// thread; a write that failed midway leaves it out, and the writer refuses further use.
+/// writers of every backend and by a fill's spool. Each chunk is hashed on a blocking
+/// thread while it is written ([`Digesting::start`], then [`Digesting::done`]), so that
+/// with a core to spare the digest costs the write path no time. A write that failed
+/// between the two leaves the state taken, and the writer refuses further use.
 pub(crate) struct Digesting {
-    hasher: Option<Hasher>,
+    /// `None` while a chunk is out (or after a failed write); `Some(None)`: counting only.
+    hasher: Option<Option<sha2::Sha256>>,
     len: u64,
+}
+
+/// A chunk's hash in progress, between [`Digesting::start`] and [`Digesting::done`].
+pub(crate) struct PendingHash {
+    len: u64,
+    hashed: Option<tokio::task::JoinHandle<sha2::Sha256>>,
 }
 
 impl Digesting {
@@ -124,22 +92,49 @@ impl Digesting {
             Hashing::Off => None,
         };
         Digesting {
-            hasher: Some(Hasher(h)),
+            hasher: Some(h),
             len: 0,
         }
     }
 
-    /// The hasher, to update with the next chunk; an error after a failed write.
-    pub(crate) fn take(&mut self) -> Result<Hasher, StoreError> {
-        self.hasher
-            .take()
-            .ok_or_else(|| StoreError::Task("writer failed earlier".into()))
+    /// Hashing that already took in the first `len` bytes (e.g. re-read from a spool).
+    pub(crate) fn resumed(hasher: sha2::Sha256, len: u64) -> Self {
+        Digesting {
+            hasher: Some(Some(hasher)),
+            len,
+        }
     }
 
-    /// Put the hasher back after it took in `n` more bytes.
-    pub(crate) fn put_back(&mut self, hasher: Hasher, n: u64) {
+    /// Start hashing `chunk` on a blocking thread (nothing to do when only counting);
+    /// write the chunk meanwhile, then call [`Digesting::done`]. An error after a failed
+    /// write.
+    pub(crate) fn start(&mut self, chunk: &Bytes) -> Result<PendingHash, StoreError> {
+        let hasher = self
+            .hasher
+            .take()
+            .ok_or_else(|| StoreError::Task("writer failed earlier".into()))?;
+        let hashed = hasher.map(|mut h| {
+            let c = chunk.clone();
+            tokio::task::spawn_blocking(move || {
+                sha2::Digest::update(&mut h, &c);
+                h
+            })
+        });
+        Ok(PendingHash {
+            len: chunk.len() as u64,
+            hashed,
+        })
+    }
+
+    /// The chunk of `pending` is written: wait for its hash and count its bytes.
+    pub(crate) async fn done(&mut self, pending: PendingHash) -> Result<(), StoreError> {
+        let hasher = match pending.hashed {
+            Some(task) => Some(task.await.map_err(|e| StoreError::Task(e.to_string()))?),
+            None => None,
+        };
         self.hasher = Some(hasher);
-        self.len += n;
+        self.len += pending.len;
+        Ok(())
     }
 
     /// An error when a write failed midway.
@@ -154,10 +149,10 @@ impl Digesting {
         self.len
     }
 
-    /// The digest so far; `None` when hashing is off (or after a failed write).
+    /// The digest so far; `None` when only counting (or after a failed write).
     pub(crate) fn sha256(&self) -> Option<[u8; 32]> {
         use sha2::Digest;
-        let h = self.hasher.as_ref()?.0.clone()?;
+        let h = self.hasher.as_ref()?.clone()?;
         Some(h.finalize().into())
     }
 
@@ -334,11 +329,8 @@ mod tests {
     async fn digesting_hashes_beside_the_write_or_only_counts() {
         let mut d = Digesting::new(Hashing::Sha256);
         for part in [&b"hello "[..], b"world"] {
-            let chunk = Bytes::copy_from_slice(part);
-            let (h, ()) = hash_while(d.take().unwrap(), &chunk, async { Ok(()) })
-                .await
-                .unwrap();
-            d.put_back(h, chunk.len() as u64);
+            let pending = d.start(&Bytes::copy_from_slice(part)).unwrap();
+            d.done(pending).await.unwrap();
         }
         let want: [u8; 32] = sha2::Sha256::digest(b"hello world").into();
         assert_eq!(
@@ -351,10 +343,8 @@ mod tests {
 
         let mut off = Digesting::new(Hashing::Off);
         let chunk = Bytes::from_static(b"abc");
-        let (h, ()) = hash_while(off.take().unwrap(), &chunk, async { Ok(()) })
-            .await
-            .unwrap();
-        off.put_back(h, 3);
+        let pending = off.start(&chunk).unwrap();
+        off.done(pending).await.unwrap();
         assert_eq!(
             off.written(),
             Written {
@@ -363,12 +353,8 @@ mod tests {
             }
         );
 
-        // A failed write leaves the hasher out: the writer refuses further use.
-        let failed = hash_while(d.take().unwrap(), &chunk, async {
-            Err::<(), _>(StoreError::Task("disk full".into()))
-        })
-        .await;
-        assert!(failed.is_err());
-        assert!(d.check().is_err() && d.take().is_err());
+        // A failed write (no `done`) leaves the state taken: the writer refuses further use.
+        let _abandoned = d.start(&chunk).unwrap();
+        assert!(d.check().is_err() && d.start(&chunk).is_err());
     }
 }

@@ -10,7 +10,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 
 use super::{os_err, PART, PARTS_IN_FLIGHT};
-use crate::storage::{hash_while, BlobWriter, BoxFut, Digesting, Hashing, StoreError, Written};
+use crate::storage::{BlobWriter, BoxFut, Digesting, Hashing, StoreError, Written};
 
 /// Where a writer's bytes are.
 enum Upload {
@@ -82,12 +82,9 @@ impl S3Writer {
 impl BlobWriter for S3Writer {
     fn write(&mut self, chunk: Bytes) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let hasher = self.digest.take()?;
-            let n = chunk.len() as u64;
-            let c = chunk.clone();
-            let (hasher, ()) = hash_while(hasher, &c, self.push(chunk)).await?;
-            self.digest.put_back(hasher, n);
-            Ok(())
+            let pending = self.digest.start(&chunk)?;
+            self.push(chunk).await?;
+            self.digest.done(pending).await
         })
     }
 
