@@ -16,7 +16,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http_body_util::{BodyExt, Empty, Full};
 
-use mcdata::config::{ContentServerConfig, Peer};
+use mcdata::content_server::config::{ContentServerConfig, Peer};
 use mcdata::content_server::{ContentServer, Running};
 use mcdata::http::client::{new_body_client, new_client, tls_config, HttpClient};
 

@@ -6,7 +6,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
-use mcdata::partner::target::{cache_key, parse_prefixed, Allowlist};
+use mcdata::cache::CacheKey;
+use mcdata::partner::target::{parse_prefixed, Allowlist};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("target");
@@ -42,7 +43,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("allowlist/system_for", |b| {
         b.iter(|| allow.system_for(black_box(&url)).unwrap().len())
     });
-    g.bench_function("cache_key", |b| b.iter(|| cache_key(black_box(&url))));
+    g.bench_function("cache_key", |b| b.iter(|| CacheKey::of(black_box(&url))));
     g.finish();
 }
 

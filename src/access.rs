@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use http::HeaderMap;
 
-use crate::config::{Peer, User};
+use crate::http::error::ApiError;
 
 /// The identity behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,20 +58,25 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AccessError> {
 }
 
 impl Access {
-    pub fn new(users: &[User], peers: &[Peer]) -> Self {
+    /// Accept `users` as (MCData ID, token) and `peers` as (system id, agreement credential).
+    pub fn new<'a>(
+        users: impl IntoIterator<Item = (&'a str, &'a str)>,
+        peers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        let peers: Vec<(String, String)> = peers
+            .into_iter()
+            .map(|(id, cred)| (cred.to_string(), id.to_string()))
+            .collect();
         Access {
             users: users
-                .iter()
-                .map(|u| (u.token.clone(), u.id.clone()))
-                .collect(),
-            peers: peers
-                .iter()
-                .map(|p| (p.credential.clone(), p.system_id.clone()))
+                .into_iter()
+                .map(|(id, token)| (token.to_string(), id.to_string()))
                 .collect(),
             peer_by_id: peers
                 .iter()
-                .map(|p| (p.system_id.clone(), p.credential.clone()))
+                .map(|(cred, id)| (id.clone(), cred.clone()))
                 .collect(),
+            peers,
         }
     }
 
@@ -110,6 +115,15 @@ impl Access {
     }
 }
 
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Missing => ApiError::Unauthorized(e.to_string()),
+            AccessError::Invalid | AccessError::Malformed => ApiError::Forbidden(e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,17 +140,7 @@ mod tests {
 
     #[test]
     fn identifies_users_and_peers() {
-        let a = Access::new(
-            &[User {
-                id: "alice".into(),
-                token: "tok-alice".into(),
-            }],
-            &[Peer {
-                system_id: "B".into(),
-                content_server: "http://b".into(),
-                credential: "cred-b-123".into(),
-            }],
-        );
+        let a = Access::new([("alice", "tok-alice")], [("B", "cred-b-123")]);
         assert_eq!(a.identify(&HeaderMap::new()), Ok(Caller::Anonymous));
         assert_eq!(
             a.identify(&h("Bearer tok-alice")),

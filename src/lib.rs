@@ -7,6 +7,7 @@
 pub mod access;
 pub mod cache;
 pub mod client;
+pub mod client_cli;
 pub mod codec;
 pub mod config;
 pub mod content_server;
@@ -17,4 +18,5 @@ pub mod metrics;
 pub mod partner;
 pub mod primary;
 pub mod storage;
+pub mod support;
 pub mod system;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use mcdata::config::ContentServerArgs;
+use mcdata::content_server::config::ContentServerArgs;
 use mcdata::content_server::ContentServer;
 use mcdata::fd::FdServer;
 use mcdata::system::{RunningSystem, SystemConfig};
@@ -64,7 +64,7 @@ enum Command {
     ///
     /// Example: mcdata client --user bob@b.example --token $TOKEN listen --accept --download-dir .
     #[command(verbatim_doc_comment)]
-    Client(Box<mcdata::client::cli::ClientArgs>),
+    Client(Box<mcdata::client_cli::ClientArgs>),
 }
 
 #[derive(Args)]
@@ -181,7 +181,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Client(args) => {
             init_logs("warn");
-            mcdata::client::cli::run(*args).await.context("client")?;
+            mcdata::client_cli::run(*args).await.context("client")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::codec::NetworkNotificationKind;
-use crate::config::{ConfigError, ContentServerConfig, Peer, User};
+use crate::config::ConfigError;
+use crate::content_server::config::{ContentServerConfig, Peer, User};
 use crate::content_server::{ContentServer, Running, StartError};
 use crate::fd::config::{FdPartner, FdServerConfig, FdUser};
 use crate::fd::{FdServer, FdStartError, RunningFd};
@@ -214,7 +215,7 @@ mod tests {
             format!("http://{}", a.fd_server.listen)
         );
         for f in ["content-server-a.toml", "content-server-b.toml"] {
-            crate::config::load_file(&dir.join(f))
+            crate::content_server::config::load_file(&dir.join(f))
                 .unwrap()
                 .validate()
                 .unwrap();

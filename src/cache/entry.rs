@@ -1,11 +1,13 @@
 //! A cache entry's metadata: kept in the index and beside the body as a JSON sidecar, so
 //! that a restart rebuilds the index from storage alone.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::http::representation::Representation;
+use crate::support::hex::sha_from_hex;
+use crate::support::time::{from_unix, unix};
 
 /// Everything known about one stored copy.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -28,41 +30,6 @@ pub struct EntryMeta {
     pub stored_at: u64,
     /// Unix seconds: the earlier of the primary's expiry and the local maximum.
     pub expires_at: u64,
-}
-
-/// Seconds since the epoch.
-pub fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// A time from seconds since the epoch.
-pub fn from_unix(s: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(s)
-}
-
-/// Parse a lower-case hex sha-256.
-pub fn sha_from_hex(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// The cache key of a normalized original URL: lower-case hex sha-256 of its text.
-pub fn key_of_url(url: &str) -> String {
-    use sha2::Digest;
-    to_hex(&sha2::Sha256::digest(url.as_bytes()))
-}
-
-/// Lower-case hex of bytes.
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl EntryMeta {
@@ -112,10 +79,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trip_and_keys() {
-        let sha = [0xabu8; 32];
-        assert_eq!(sha_from_hex(&to_hex(&sha)), Some(sha));
-        assert_eq!(sha_from_hex("zz"), None);
+    fn object_and_sidecar_keys() {
         let k = EntryMeta::object_key("abcdef", "v1");
         assert_eq!(k, "cache/ab/abcdef/v1.body");
         assert_eq!(meta_key_of(&k), "cache/ab/abcdef/v1.meta");

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 use http::StatusCode;
 use tokio::sync::watch;
 
-use crate::http::file_body::Growth;
+use super::key::CacheKey;
 use crate::http::representation::Representation;
+use crate::storage::Growth;
 
 /// The response head of a fill, once the primary has answered.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ pub enum HeadState {
 
 /// One running fill.
 pub struct Fill {
-    key: String,
+    key: CacheKey,
     head: watch::Sender<HeadState>,
     growth: watch::Sender<Growth>,
     cancelled: AtomicBool,
@@ -58,7 +59,7 @@ pub struct Fill {
 }
 
 impl Fill {
-    fn new(key: String) -> Self {
+    fn new(key: CacheKey) -> Self {
         Fill {
             key,
             head: watch::Sender::new(HeadState::Connecting),
@@ -72,7 +73,7 @@ impl Fill {
     }
 
     /// The cache key this fill is for.
-    pub fn key(&self) -> &str {
+    pub fn key(&self) -> &CacheKey {
         &self.key
     }
 
@@ -193,13 +194,13 @@ impl Fills {
     }
 
     /// Join the fill running for `key`, or register a new one.
-    pub fn join_or_start(&self, key: &str) -> Joined {
+    pub fn join_or_start(&self, key: &CacheKey) -> Joined {
         let mut map = self.lock();
-        if let Some(f) = map.get(key) {
+        if let Some(f) = map.get(key.as_str()) {
             return Joined::Joined(f.clone());
         }
-        let fill = Arc::new(Fill::new(key.to_string()));
-        map.insert(key.to_string(), fill.clone());
+        let fill = Arc::new(Fill::new(key.clone()));
+        map.insert(key.as_str().to_string(), fill.clone());
         Joined::Started(
             fill.clone(),
             FillGuard {
@@ -211,8 +212,8 @@ impl Fills {
 
     /// Purge: the running fill for `key` (if any) will not be kept, and new requests start
     /// a new fill. True if one was running.
-    pub fn cancel(&self, key: &str) -> bool {
-        match self.lock().remove(key) {
+    pub fn cancel(&self, key: &CacheKey) -> bool {
+        match self.lock().remove(key.as_str()) {
             Some(f) => {
                 f.cancel();
                 true
@@ -233,8 +234,9 @@ impl Fills {
 
     fn remove_if_same(&self, fill: &Arc<Fill>) {
         let mut map = self.lock();
-        if map.get(fill.key()).is_some_and(|f| Arc::ptr_eq(f, fill)) {
-            map.remove(fill.key());
+        let key = fill.key().as_str();
+        if map.get(key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+            map.remove(key);
         }
     }
 }
@@ -243,13 +245,17 @@ impl Fills {
 mod tests {
     use super::*;
 
+    fn k() -> CacheKey {
+        CacheKey::of(&url::Url::parse("http://h/k").unwrap())
+    }
+
     #[tokio::test]
     async fn one_fill_per_key_and_guard_frees_it() {
         let fills = Fills::default();
-        let Joined::Started(f1, guard) = fills.join_or_start("k") else {
+        let Joined::Started(f1, guard) = fills.join_or_start(&k()) else {
             panic!("first must start")
         };
-        let Joined::Joined(f2) = fills.join_or_start("k") else {
+        let Joined::Joined(f2) = fills.join_or_start(&k()) else {
             panic!("second must join")
         };
         assert!(Arc::ptr_eq(&f1, &f2));
@@ -258,18 +264,18 @@ mod tests {
         assert!(fills.is_empty());
         assert!(matches!(*g.borrow_and_update(), Growth::Failed(_)));
         assert!(matches!(f1.head().await, HeadState::Refused(_)));
-        assert!(matches!(fills.join_or_start("k"), Joined::Started(..)));
+        assert!(matches!(fills.join_or_start(&k()), Joined::Started(..)));
     }
 
     #[tokio::test]
     async fn cancel_detaches_the_running_fill() {
         let fills = Fills::default();
-        let Joined::Started(f1, _guard) = fills.join_or_start("k") else {
+        let Joined::Started(f1, _guard) = fills.join_or_start(&k()) else {
             panic!()
         };
-        assert!(fills.cancel("k"));
+        assert!(fills.cancel(&k()));
         assert!(f1.is_cancelled());
-        let Joined::Started(f2, _g2) = fills.join_or_start("k") else {
+        let Joined::Started(f2, _g2) = fills.join_or_start(&k()) else {
             panic!("new fill after purge")
         };
         assert!(!Arc::ptr_eq(&f1, &f2));

@@ -14,9 +14,11 @@ use moka::Expiry;
 
 use futures_util::StreamExt;
 
-use super::entry::{unix, EntryMeta};
+use super::entry::EntryMeta;
+use super::key::CacheKey;
 use crate::metrics::Metrics;
 use crate::storage::{BlobStore, StoreError};
+use crate::support::time::unix;
 
 /// How old a body without sidecar (or a sidecar without body) must be before a start-up
 /// deletes it: longer than any fill takes to publish (S3 dates a multipart upload from its
@@ -115,7 +117,8 @@ impl Index {
     }
 
     /// The fresh entry for `key`, if any.
-    pub async fn get(&self, key: &str) -> Option<Arc<EntryMeta>> {
+    pub async fn get(&self, key: &CacheKey) -> Option<Arc<EntryMeta>> {
+        let key = key.as_str();
         let meta = self.cache.get(key).await?;
         if meta.expired(SystemTime::now()) {
             self.cache.invalidate(key).await;
@@ -125,16 +128,16 @@ impl Index {
     }
 
     /// Add (or replace) the entry for `key`.
-    pub async fn insert(&self, key: String, meta: Arc<EntryMeta>) {
+    pub async fn insert(&self, key: &CacheKey, meta: Arc<EntryMeta>) {
         self.metrics.stored_bytes.add(meta.len as i64);
         self.metrics.stored_entries.inc();
-        self.cache.insert(key, meta).await;
+        self.cache.insert(key.as_str().to_string(), meta).await;
         self.cache.run_pending_tasks().await;
     }
 
     /// Drop the entry for `key` (its objects are deleted); true if there was one.
-    pub async fn remove(&self, key: &str) -> bool {
-        self.cache.remove(key).await.is_some()
+    pub async fn remove(&self, key: &CacheKey) -> bool {
+        self.cache.remove(key.as_str()).await.is_some()
     }
 
     /// Apply pending expirations and evictions now.
@@ -187,7 +190,7 @@ impl Index {
                 .collect()
                 .await;
         let mut report = LoadReport::default();
-        let mut newest: HashMap<String, Arc<EntryMeta>> = HashMap::new();
+        let mut newest: HashMap<CacheKey, Arc<EntryMeta>> = HashMap::new();
         let mut described: HashSet<String> = HashSet::new();
         for (key, got) in read {
             let parsed = match got? {
@@ -217,7 +220,14 @@ impl Index {
                 }
                 continue;
             }
-            let cache_key = super::entry::key_of_url(&meta.url);
+            let Some(cache_key) = CacheKey::of_stored_url(&meta.url) else {
+                tracing::warn!(
+                    key,
+                    url = meta.url,
+                    "cache sidecar without a valid URL, skipping it"
+                );
+                continue;
+            };
             let meta = Arc::new(meta);
             match newest.get(&cache_key) {
                 Some(kept) if kept.stored_at >= meta.stored_at => {}
@@ -233,7 +243,7 @@ impl Index {
             }
         }
         for (k, meta) in newest {
-            self.insert(k, meta).await;
+            self.insert(&k, meta).await;
             report.loaded += 1;
         }
         Ok(report)

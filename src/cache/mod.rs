@@ -7,8 +7,10 @@ pub mod entry;
 pub mod fill;
 pub mod freshness;
 pub mod index;
+pub mod key;
 pub mod spool;
 
 pub use entry::EntryMeta;
 pub use fill::{Fill, Fills, HeadState};
 pub use index::Index;
+pub use key::CacheKey;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::http::client::{new_client_for, tls_config, Connector};
-use crate::partner::target::same_origin;
+use crate::support::origin::same_origin;
 
 use super::error::{chain, reason_from_body, ClientError};
 use super::events::EventStream;

@@ -17,7 +17,7 @@ use crate::http::body::next_batch;
 const BATCH: usize = 512 * 1024;
 
 /// Lowercase hex (the one the servers use too).
-pub use crate::cache::entry::to_hex;
+pub use crate::support::hex::to_hex;
 
 impl McDataClient {
     /// GET url (with the user's token), streaming to `dest`, hashing sha256, calling

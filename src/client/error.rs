@@ -56,7 +56,7 @@ impl ClientError {
     }
 }
 
-pub use crate::http::error::chain;
+pub use crate::support::error_chain::chain;
 
 /// The human reason of an error answer: the `reason` (else `error`) of the JSON body the
 /// servers send, else the start of a text body, else the status's canonical reason.

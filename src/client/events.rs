@@ -12,10 +12,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::error::{chain, ClientError};
-use super::progress::human_bytes;
 use super::sse::{SseEvent, SseParser};
 use super::types::IncomingRequest;
 use crate::http::body::BodyError;
+use crate::support::size::human_bytes;
 
 /// A typed event from the stream.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,32 +10,27 @@
 //!   `sse.rs` (a pure function over byte chunks).
 //! - [`handle_request`] (`handle.rs`): what a receiving client does with an FD request:
 //!   decide (mandatory download forces acceptance), answer, download, check, report.
-//! - [`cli`]: `mcdata client ...` ([`cli::ClientArgs`], [`cli::run`]); `listen.rs` is the
-//!   `listen` loop (prompting, reconnecting), `output.rs` what is printed, `progress.rs` the
-//!   progress bar.
 //! - `wire.rs`: URL joining, request bodies, metadata from response headers;
 //!   `file_body.rs`: the streamed upload body; `error.rs`: [`ClientError`].
 //!
-//! Only `http://` URLs are supported (the crate has no TLS).
+//! Servers may be `http://` or `https://` (rustls on ring, the system's roots plus an
+//! optional private CA). The command line `mcdata client` is built over this library in
+//! [`crate::client_cli`]; nothing here knows of it.
 
 mod api;
-pub mod cli;
 mod download;
 mod error;
 mod events;
 mod file_body;
 mod handle;
-mod listen;
-mod output;
-pub mod progress;
 pub mod sse;
 #[cfg(test)]
 mod testserver;
 mod types;
 mod wire;
 
+pub use crate::support::time::unix_now;
 pub use api::{McDataClient, Timeouts};
-pub use cli::{run, ClientArgs, ClientCommand};
 pub use download::to_hex;
 pub use error::ClientError;
 pub use events::{EventStream, FdEvent};
@@ -44,6 +39,6 @@ pub use handle::{
     safe_file_name, Decision, Handled,
 };
 pub use types::{
-    unix_now, Downloaded, FileInfo, HistoryQuery, IncomingRequest, Report, SendFd, Sent, Uploaded,
+    Downloaded, FileInfo, HistoryQuery, IncomingRequest, Report, SendFd, Sent, Uploaded,
 };
 pub use wire::{file_info_from_headers, guess_content_type, history_url, join, ReqBody};

@@ -1,7 +1,7 @@
 //! The JSON shapes of the MCData server API (`docs/fd-api.md`) and of the content server's
 //! upload answer, as the client sends and reads them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::support::time::unix_now;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -68,13 +68,6 @@ impl FileInfo {
         self.availability = over.availability.or(self.availability);
         self
     }
-}
-
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The body of `POST /fd/requests` (step 2).

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::error::{chain, ClientError};
 use super::types::{FileInfo, HistoryQuery};
-use crate::cache::entry::to_hex;
 use crate::http::body::BodyError;
 use crate::http::representation::repr_digest_sha256;
+use crate::support::hex::to_hex;
 
 /// Request bodies: whole (JSON, bytes) or streamed (a file).
 pub type ReqBody = BoxBody<Bytes, BodyError>;

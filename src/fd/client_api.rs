@@ -11,11 +11,12 @@ use uuid::Uuid;
 
 use super::directory::Whereabouts;
 use super::records::{FileInfo, MessageRecord, Report};
-use super::{now_secs, read_json, FdServer};
+use super::{read_json, FdServer};
 use crate::codec::{Disposition, DispositionRequest, FdNotification, FdSignalling, Payload};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
 use crate::step;
+use crate::support::time::unix_now;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,7 +114,7 @@ impl FdServer {
                     info.size = Some(len);
                 }
                 if let Some(sha) = crate::http::representation::repr_digest_sha256(h) {
-                    info.sha256 = Some(crate::cache::entry::to_hex(&sha));
+                    info.sha256 = Some(crate::support::hex::to_hex(&sha));
                 }
                 if info.content_type.is_none() {
                     info.content_type = text("content-type");
@@ -207,7 +208,7 @@ impl FdServer {
             mandatory_download: mandatory,
             report_requested: r.download_report,
             response: None,
-            created_at: now_secs(),
+            created_at: unix_now(),
         };
         match whereabouts {
             Whereabouts::Local(u) => {
@@ -217,7 +218,7 @@ impl FdServer {
             Whereabouts::Partner(p) => {
                 record.recipient_system = p.system_id.clone();
                 let mut msg =
-                    FdSignalling::new(now_secs(), record.conversation_id, record.message_id);
+                    FdSignalling::new(unix_now(), record.conversation_id, record.message_id);
                 msg.payload = Some(Payload::file_url(&record.file_url));
                 msg.metadata = Some(record.metadata.to_codec());
                 msg.sender = Some(user.id.clone());
@@ -294,7 +295,7 @@ impl FdServer {
         let partner = self.dir.partner(&m.sender_system).ok_or_else(|| {
             ApiError::Internal(format!("no agreement with {} any more", m.sender_system))
         })?;
-        let mut n = FdNotification::new(disposition, now_secs(), m.conversation_id, m.message_id);
+        let mut n = FdNotification::new(disposition, unix_now(), m.conversation_id, m.message_id);
         n.sender = Some(from.to_string());
         let bytes = n.encode().map_err(|e| ApiError::Internal(e.to_string()))?;
         self.send_to_partner(partner, &m.sender, bytes).await
@@ -336,7 +337,7 @@ impl FdServer {
             file_url: m.file_url.clone(),
             reporter: reporter.to_string(),
             recipient: m.sender.clone(),
-            reported_at: now_secs(),
+            reported_at: unix_now(),
             system: self.cfg.system_id.clone(),
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{de_duration, ConfigError};
+use crate::config::{de_duration, invalid, ConfigError};
 
 /// A user of this system.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -102,11 +102,10 @@ impl Default for FdServerConfig {
 impl FdServerConfig {
     /// Check what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
         if self.max_data_size_auto_recv_bytes > self.max_data_size_fd_bytes {
             return Err(invalid(
                 "max-data-size-auto-recv-bytes",
-                "must not exceed max-data-size-fd-bytes".into(),
+                "must not exceed max-data-size-fd-bytes",
             ));
         }
         if self
@@ -116,7 +115,7 @@ impl FdServerConfig {
         {
             return Err(invalid(
                 "content-server-credential",
-                "shorter than 8 characters".into(),
+                "shorter than 8 characters",
             ));
         }
         for u in &self.users {

@@ -58,10 +58,7 @@ impl Events {
     pub fn new(retention: Duration) -> Self {
         // Ids start from the clock (microseconds), so that after a restart new events
         // still sort after the ids clients hold in Last-Event-ID.
-        let start = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
+        let start = crate::support::time::unix_micros_now();
         Events {
             queues: Mutex::new(HashMap::new()),
             next: Mutex::new(start),

@@ -10,15 +10,16 @@ use hyper::body::Incoming;
 use super::client_api::request_event;
 use super::directory::Whereabouts;
 use super::records::{FileInfo, MessageRecord};
-use super::{now_secs, read_body, FdServer};
+use super::{read_body, FdServer};
 use crate::codec::{
     self, FdNetworkNotification, FdNotification, FdSignalling, Message, NetworkNotificationKind,
     Payload,
 };
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
-use crate::partner::target::same_origin;
 use crate::step;
+use crate::support::origin::{prefixed, same_origin};
+use crate::support::time::unix_now;
 
 fn accepted(what: &str) -> Response<Body> {
     body::json(StatusCode::ACCEPTED, &serde_json::json!({"accepted": what}))
@@ -105,11 +106,7 @@ impl FdServer {
                 partner.system_id, partner.content_server
             )));
         }
-        let prefixed = format!(
-            "{}/{}",
-            self.cfg.content_server.trim_end_matches('/'),
-            original
-        );
+        let prefixed = prefixed(&self.cfg.content_server, &original);
         m.set_file_url(&prefixed);
         let rewritten = m.encode().map(|b| b.len()).unwrap_or(0);
         let sender = m
@@ -133,7 +130,7 @@ impl FdServer {
             mandatory_download: m.mandatory_download,
             report_requested: m.disposition_request.is_some(),
             response: None,
-            created_at: now_secs(),
+            created_at: unix_now(),
         };
         self.records.put_message(record.clone()).await?;
         step!(5, "partner MCData server", to = user.id, from = sender, bytes_in = len, bytes_rewritten = rewritten, url = prefixed, "FD request delivered to MCData client 2, FILEURL prefixed with the partner content server URI");
@@ -204,7 +201,7 @@ impl FdServer {
                 continue;
             };
             let mut n =
-                FdNetworkNotification::new(kind, now_secs(), m.conversation_id, m.message_id);
+                FdNetworkNotification::new(kind, unix_now(), m.conversation_id, m.message_id);
             n.payload = Some(Payload::file_url(&m.file_url));
             let result = match n.encode() {
                 Ok(bytes) => self.send_to_partner(partner, &m.recipient, bytes).await,

@@ -17,7 +17,7 @@ mod removals;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -83,19 +83,6 @@ impl RunningFd {
     pub async fn wait(self) {
         self.handle.wait().await;
     }
-}
-
-/// Seconds since the epoch, now.
-pub(crate) fn now_secs() -> u64 {
-    crate::cache::entry::unix(SystemTime::now())
-}
-
-/// Log one step of the procedure; `mcdata demo` prints these.
-#[macro_export]
-macro_rules! step {
-    ($n:expr, $actor:expr, $($arg:tt)+) => {
-        tracing::info!(target: "mcdata::steps", step = $n, actor = $actor, $($arg)+)
-    };
 }
 
 impl FdServer {

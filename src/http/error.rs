@@ -1,11 +1,11 @@
-//! The one place where errors become HTTP responses: every module's typed error maps to an
-//! [`ApiError`], and an `ApiError` to a status with a JSON body `{"error", "reason"}`.
+//! How errors become HTTP responses: an [`ApiError`] is a status with a JSON body
+//! `{"error", "reason"}`. Each module maps its own typed error to it, beside that error
+//! (`From<AccessError>` in `access`, `From<TargetError>` in `partner::target`); the
+//! storage layer's, which knows nothing of HTTP, is mapped here.
 
 use http::{Response, StatusCode};
 
 use super::body::{self, Body};
-use crate::access::AccessError;
-use crate::partner::target::TargetError;
 use crate::storage::StoreError;
 
 /// An error answered to a client.
@@ -37,21 +37,6 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
-}
-
-/// An error and its sources as one line, repeated messages dropped
-/// (`client error (Connect): tcp connect error: Connection refused (os error 111)`).
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        if !text.is_empty() && parts.last().is_none_or(|p| !p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }
 
 impl ApiError {
@@ -114,26 +99,6 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(_) => ApiError::NotFound("no such file".into()),
             other => ApiError::Unavailable(format!("storage: {other}")),
-        }
-    }
-}
-
-impl From<TargetError> for ApiError {
-    fn from(e: TargetError) -> Self {
-        match e {
-            TargetError::NotAUrl => ApiError::NotFound(e.to_string()),
-            TargetError::Refused(_) | TargetError::ForbiddenOrigin(_) => {
-                ApiError::Forbidden(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<AccessError> for ApiError {
-    fn from(e: AccessError) -> Self {
-        match e {
-            AccessError::Missing => ApiError::Unauthorized(e.to_string()),
-            AccessError::Invalid | AccessError::Malformed => ApiError::Forbidden(e.to_string()),
         }
     }
 }

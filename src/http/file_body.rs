@@ -14,21 +14,10 @@ use tokio::sync::watch;
 
 use super::body::{Body, BodyError};
 use super::sendfile::{self, SendfileSlot};
-use crate::storage::read_at;
+use crate::storage::{read_at, Growth};
 
 /// Largest read per chunk: big enough to keep syscalls and wake-ups per byte low.
 pub const CHUNK: u64 = 256 * 1024;
-
-/// How far a file being filled has got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Growth {
-    /// `written` bytes are on disk; `total` is the announced length, if any.
-    Growing { written: u64, total: Option<u64> },
-    /// The body is complete and verified: `len` bytes.
-    Complete { len: u64 },
-    /// The fill failed; readers must end with an error.
-    Failed(Arc<str>),
-}
 
 /// Why a body read stopped early.
 #[derive(Debug, thiserror::Error)]

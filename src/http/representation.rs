@@ -182,7 +182,7 @@ impl Representation {
     }
 }
 
-/// A representation served many times (the partner's in-memory tier), with the headers
+/// A representation served many times (the partner's memory tier), with the headers
 /// that depend neither on the request nor on the time formatted once. A plain GET or
 /// HEAD (no precondition, no `Range`) of a kept copy of known length is answered from
 /// them plus `Cache-Control: max-age`; anything else goes through

@@ -13,15 +13,18 @@ use http::{header, HeaderMap, Request, StatusCode};
 use http_body_util::Empty;
 use hyper::body::Incoming;
 
-use super::Partner;
-use crate::cache::entry::{to_hex, unix, EntryMeta};
+use super::upstream::Upstream;
+use crate::cache::entry::EntryMeta;
 use crate::cache::fill::{Fill, FillGuard, FillHead};
 use crate::cache::freshness::Storability;
+use crate::cache::key::CacheKey;
 use crate::cache::spool::{Sink, SpoolError};
 use crate::http::body::next_batch;
 use crate::http::client::USER_AGENT;
 use crate::http::representation::{repr_digest_sha256, Representation};
 use crate::storage::{BlobWriter, Hashing, StoreError};
+use crate::support::hex::to_hex;
+use crate::support::time::unix;
 
 /// Largest write batch.
 const BATCH: usize = 512 * 1024;
@@ -93,7 +96,7 @@ impl FetchError {
 /// Run the fill for `url` of primary `system` to its end; `try_store` false when the store
 /// just failed to serve a copy (the fill then passes through without trying it).
 pub async fn run(
-    p: Arc<Partner>,
+    p: Arc<Upstream>,
     fill: Arc<Fill>,
     guard: FillGuard,
     url: url::Url,
@@ -131,7 +134,7 @@ pub async fn run(
 }
 
 async fn request(
-    p: &Partner,
+    p: &Upstream,
     url: &url::Url,
     system: &str,
 ) -> Result<http::Response<Incoming>, FetchError> {
@@ -139,7 +142,7 @@ async fn request(
         .header(header::USER_AGENT, USER_AGENT)
         .header(header::ACCEPT_ENCODING, "identity")
         .header("x-mcdata-system", p.settings.system_id.as_str());
-    if let Some(cred) = p.access.credential_for(system) {
+    if let Some(cred) = p.credential_for(system) {
         req = req.header(header::AUTHORIZATION, format!("Bearer {cred}"));
     }
     let req = req
@@ -147,7 +150,7 @@ async fn request(
         .map_err(|e| FetchError::Connect(e.to_string()))?;
     match tokio::time::timeout(p.settings.header_timeout, p.client.request(req)).await {
         Err(_) => Err(FetchError::HeaderTimeout(p.settings.header_timeout)),
-        Ok(Err(e)) => Err(FetchError::Connect(crate::http::error::chain(&e))),
+        Ok(Err(e)) => Err(FetchError::Connect(crate::support::error_chain::chain(&e))),
         Ok(Ok(resp)) => Ok(resp),
     }
 }
@@ -177,7 +180,7 @@ fn file_name(h: &HeaderMap) -> Option<String> {
 }
 
 async fn fetch(
-    p: &Partner,
+    p: &Upstream,
     fill: &Fill,
     url: &url::Url,
     system: &str,
@@ -204,9 +207,9 @@ async fn fetch(
     } else {
         Hashing::Off
     };
-    let key = fill.key().to_string();
+    let key = fill.key().clone();
     let version = uuid::Uuid::new_v4().to_string();
-    let object = EntryMeta::object_key(&key, &version);
+    let object = EntryMeta::object_key(key.as_str(), &version);
     let (keep, expires) = match storability {
         Storability::Keep { ttl } => (true, Some(now + ttl)),
         Storability::Pass(_) => (false, None),
@@ -330,7 +333,7 @@ async fn fetch(
 }
 
 /// The store failed (`op`): the fill goes on for its clients without keeping a copy.
-fn bypass(p: &Partner, fill: &Fill, url: &url::Url, op: &str, error: Option<&StoreError>) {
+fn bypass(p: &Upstream, fill: &Fill, url: &url::Url, op: &str, error: Option<&StoreError>) {
     if let Some(e) = error {
         p.health.failed(op, e);
         tracing::warn!(url = %url, op, error = %e, "object store failed: the partner serves this file from the primary without caching it");
@@ -343,7 +346,7 @@ fn bypass(p: &Partner, fill: &Fill, url: &url::Url, op: &str, error: Option<&Sto
 
 /// What the index will know of a stored copy.
 struct Entry<'a> {
-    key: &'a str,
+    key: &'a CacheKey,
     url: &'a url::Url,
     system: &'a str,
     object: String,
@@ -356,7 +359,7 @@ struct Entry<'a> {
 
 /// Finish the body, write its sidecar, index it; on failure, the store operation and error.
 async fn publish(
-    p: &Partner,
+    p: &Upstream,
     writer: Box<dyn BlobWriter>,
     e: Entry<'_>,
 ) -> Result<(), (&'static str, StoreError)> {
@@ -388,12 +391,12 @@ async fn publish(
         let _ = p.store.delete(&meta.object).await;
         return Err(("put", err));
     }
-    p.index.insert(e.key.to_string(), Arc::new(meta)).await;
+    p.index.insert(e.key, Arc::new(meta)).await;
     Ok(())
 }
 
 /// A purge that raced with publishing wins: the copy is dropped again.
-async fn undo_if_cancelled(p: &Partner, fill: &Fill, key: &str) {
+async fn undo_if_cancelled(p: &Upstream, fill: &Fill, key: &CacheKey) {
     if fill.is_cancelled() {
         p.index.remove(key).await;
     }

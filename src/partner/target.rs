@@ -1,46 +1,11 @@
 //! Partner request targets: extracting the original primary URL from `GET /<absolute URL>`,
 //! refusing smuggling tricks, and the allowlist of primary origins the proxy may contact.
 
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::fmt;
-use url::{Position, Url};
+use url::Url;
 
-/// The origin (scheme, lower-case host, port with the scheme's default filled in) of an
-/// absolute http(s) URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Origin {
-    /// `http` or `https`.
-    pub scheme: String,
-    /// Lower-case host as serialized by `url` (IPv6 in brackets, IPv4 dotted-decimal).
-    pub host: String,
-    /// Explicit port, or the scheme's default (80/443).
-    pub port: u16,
-}
-
-impl Origin {
-    /// The origin of `url`; `None` unless it is an http(s) URL with a non-empty host.
-    pub fn of(url: &Url) -> Option<Origin> {
-        let scheme = url.scheme();
-        if scheme != "http" && scheme != "https" {
-            return None;
-        }
-        let host = url.host_str().filter(|h| !h.is_empty())?;
-        let port = url.port_or_known_default()?;
-        Some(Origin {
-            scheme: scheme.to_owned(),
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-}
-
-impl fmt::Display for Origin {
-    /// `http://127.0.0.1:8080`, always with the port.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
-    }
-}
+use crate::http::error::ApiError;
+use crate::support::origin::Origin;
 
 /// Why a partner request target cannot be served.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -252,35 +217,15 @@ impl Allowlist {
     }
 }
 
-/// True when two absolute URLs have the same origin (scheme, host, port).
-pub fn same_origin(a: &str, b: &str) -> bool {
-    match (Url::parse(a), Url::parse(b)) {
-        (Ok(a), Ok(b)) => Origin::of(&a).is_some() && Origin::of(&a) == Origin::of(&b),
-        _ => false,
+impl From<TargetError> for ApiError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::NotAUrl => ApiError::NotFound(e.to_string()),
+            TargetError::Refused(_) | TargetError::ForbiddenOrigin(_) => {
+                ApiError::Forbidden(e.to_string())
+            }
+        }
     }
-}
-
-/// The cache key of an original URL: lowercase hex sha-256 of its normalized serialization
-/// (`url.as_str()` without any fragment).
-pub fn cache_key(url: &Url) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(url[..Position::AfterQuery].as_bytes());
-    let mut key = String::with_capacity(64);
-    for b in digest {
-        key.push(HEX[usize::from(b >> 4)] as char);
-        key.push(HEX[usize::from(b & 15)] as char);
-    }
-    key
-}
-
-/// Rebuild the prefixed URL a client of this partner would use:
-/// `<public_base without trailing '/'>/<original>`.
-pub fn prefixed(public_base: &str, original: &Url) -> String {
-    format!(
-        "{}/{}",
-        public_base.trim_end_matches('/'),
-        original.as_str()
-    )
 }
 
 #[cfg(test)]
@@ -646,42 +591,15 @@ mod tests {
     }
 
     #[test]
-    fn cache_keys() {
-        let a = cache_key(&parse_prefixed("/http://127.0.0.1:8080/files/3f2a", None).unwrap());
-        let b = cache_key(&parse_prefixed("/HTTP://127.0.0.1:8080/files/3f2a", None).unwrap());
-        let c = cache_key(&url("http://127.0.0.1:8080/files/3f2a#frag"));
-        let d = cache_key(&url("http://127.0.0.1:8080/files/3f2b"));
-        let e = cache_key(&url("http://127.0.0.1:8080/files/3f2a?x"));
-        assert_eq!(a.len(), 64);
-        assert!(a.chars().all(|ch| matches!(ch, '0'..='9' | 'a'..='f')));
-        assert_eq!(a, b);
-        assert_eq!(a, c);
-        assert_ne!(a, d);
-        assert_ne!(a, e);
-        assert_eq!(
-            cache_key(&url("http://h/")),
-            // sha256("http://h/"), and the key the index rebuilds from sidecars
-            crate::cache::entry::key_of_url("http://h/")
-        );
-        assert_eq!(cache_key(&url("http://h/")), {
-            let mut s = String::new();
-            for byte in Sha256::digest(b"http://h/") {
-                std::fmt::Write::write_fmt(&mut s, format_args!("{byte:02x}")).unwrap();
-            }
-            s
-        });
-    }
-
-    #[test]
     fn prefixed_round_trips() {
         let original = url("http://127.0.0.1:8080/files/3f2a?v=1");
-        let p = prefixed("http://partner.example:9000/", &original);
+        let p = crate::support::origin::prefixed("http://partner.example:9000/", original.as_str());
         assert_eq!(
             p,
             "http://partner.example:9000/http://127.0.0.1:8080/files/3f2a?v=1"
         );
         assert_eq!(
-            prefixed("http://partner.example:9000", &original),
+            crate::support::origin::prefixed("http://partner.example:9000", original.as_str()),
             "http://partner.example:9000/http://127.0.0.1:8080/files/3f2a?v=1"
         );
         let target = url(&p);

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::entry::unix;
 use crate::storage::{BlobStore, StoreError};
+use crate::support::time::unix;
 
 /// Retrieves by one partner system.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -18,13 +18,13 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::access::{Access, AccessError, Caller};
-use crate::cache::entry::unix;
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
 use crate::http::representation::Span;
 use crate::http::stream_body;
 use crate::metrics::Metrics;
 use crate::storage::{BlobStore, StoreError};
+use crate::support::time::{from_unix, unix};
 use deliveries::Deliveries;
 use purge::Purger;
 use record::{FileRecord, FileState};
@@ -189,11 +189,11 @@ impl Primary {
             FileState::Available => Ok(rec),
             FileState::Expired { at } => Err(ApiError::Gone(format!(
                 "file {id} expired at {}",
-                httpdate::fmt_http_date(crate::cache::entry::from_unix(at))
+                httpdate::fmt_http_date(from_unix(at))
             ))),
             FileState::Removed { at, .. } => Err(ApiError::Gone(format!(
                 "file {id} was removed at {}",
-                httpdate::fmt_http_date(crate::cache::entry::from_unix(at))
+                httpdate::fmt_http_date(from_unix(at))
             ))),
         }
     }

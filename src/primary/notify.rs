@@ -144,7 +144,7 @@ impl Notifier {
         let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
             .await
             .map_err(|_| "no answer within 10 s".to_string())?
-            .map_err(|e| crate::http::error::chain(&e))?;
+            .map_err(|e| crate::support::error_chain::chain(&e))?;
         if resp.status().is_success() {
             Ok(())
         } else {

@@ -157,7 +157,7 @@ impl Purger {
         let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
             .await
             .map_err(|_| "timed out".to_string())?
-            .map_err(|e| crate::http::error::chain(&e))?;
+            .map_err(|e| crate::support::error_chain::chain(&e))?;
         let status = resp.status();
         if status.is_success() || status == http::StatusCode::NOT_FOUND {
             Ok(())

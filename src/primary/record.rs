@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::entry::{from_unix, sha_from_hex, unix};
 use crate::http::representation::Representation;
+use crate::support::hex::sha_from_hex;
+use crate::support::time::{from_unix, unix};
 
 /// Lifecycle of a primary file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -18,10 +18,11 @@ use hyper::body::Incoming;
 use super::record::{FileRecord, FileState};
 use super::Primary;
 use crate::access::Caller;
-use crate::cache::entry::{to_hex, unix};
 use crate::http::body::{self, next_batch, Body};
 use crate::http::error::ApiError;
 use crate::storage::Hashing;
+use crate::support::hex::to_hex;
+use crate::support::time::unix;
 
 const BATCH: usize = 512 * 1024;
 

@@ -5,10 +5,11 @@
 //! after the rest clears the gauge.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::StoreError;
 use crate::metrics::Metrics;
+use crate::support::time::unix_millis_now;
 
 /// The health of one store.
 pub struct StoreHealth {
@@ -16,13 +17,6 @@ pub struct StoreHealth {
     down_until_ms: AtomicU64,
     retry_after: Duration,
     metrics: Metrics,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl StoreHealth {
@@ -44,7 +38,7 @@ impl StoreHealth {
         self.metrics.store_degraded.set(1);
         let rest = u64::try_from(self.retry_after.as_millis()).unwrap_or(u64::MAX);
         self.down_until_ms
-            .store(now_ms().saturating_add(rest), Ordering::SeqCst);
+            .store(unix_millis_now().saturating_add(rest), Ordering::SeqCst);
     }
 
     /// An operation succeeded: the store is up.
@@ -55,7 +49,7 @@ impl StoreHealth {
 
     /// True while the store rests after a failure: do not try it.
     pub fn resting(&self) -> bool {
-        now_ms() < self.down_until_ms.load(Ordering::SeqCst)
+        unix_millis_now() < self.down_until_ms.load(Ordering::SeqCst)
     }
 }
 

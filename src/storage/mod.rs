@@ -7,6 +7,7 @@
 //! The default backend is object_store's `LocalFileSystem` ([`local::LocalBlobs`]); the other
 //! is any S3-compatible server, MinIO first ([`s3::S3Blobs`]).
 
+pub mod growth;
 pub mod health;
 pub mod local;
 pub mod s3;
@@ -21,6 +22,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
+pub use growth::Growth;
 pub use health::StoreHealth;
 pub use local::LocalBlobs;
 pub use s3::{S3Blobs, S3Options};

@@ -26,6 +26,8 @@ use object_store::{
     RetryConfig,
 };
 
+use crate::support::error_chain::chain;
+
 use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Hashing, Listed, StoreError};
 
 mod writer;
@@ -211,21 +213,6 @@ impl S3Blobs {
             .unwrap_or(full)
             .to_string()
     }
-}
-
-/// The error and its sources on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// What an operator should read about a failed start-up request.

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use mcdata::config::{ContentServerConfig, Peer, User};
+use mcdata::content_server::config::{ContentServerConfig, Peer, User};
 use mcdata::content_server::{ContentServer, Running};
 use tokio::net::TcpListener;
 
@@ -231,7 +231,7 @@ pub async fn partner_of(
     let l = bind().await;
     let t = tempfile::tempdir().unwrap();
     let mut c = base_config("P", l.local_addr().unwrap(), t.path());
-    c.peers.push(mcdata::config::Peer {
+    c.peers.push(mcdata::content_server::config::Peer {
         system_id: "O".into(),
         content_server: origin.base.clone(),
         credential: crate::origin::ORIGIN_CRED.into(),

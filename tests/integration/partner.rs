@@ -205,7 +205,7 @@ async fn digest_is_computed_only_to_check_the_primarys_and_then_served() {
             "strong ETag: {etag}"
         );
         if digest.is_some() {
-            assert_eq!(etag, format!("\"{}\"", mcdata::cache::entry::to_hex(&sha)));
+            assert_eq!(etag, format!("\"{}\"", mcdata::support::hex::to_hex(&sha)));
         }
         assert_eq!(get(&p.via(url), &[]).await.header("etag"), etag, "stable");
         let r = get(&p.via(url), &[("if-none-match", etag.as_str())]).await;
@@ -220,7 +220,7 @@ async fn unreachable_primary_is_a_502_with_a_reason() {
     let t = tempfile::tempdir().unwrap();
     let mut c = base_config("P", l.local_addr().unwrap(), t.path());
     // Nothing listens on port 9 of loopback.
-    c.peers.push(mcdata::config::Peer {
+    c.peers.push(mcdata::content_server::config::Peer {
         system_id: "Z".into(),
         content_server: "http://127.0.0.1:9".into(),
         credential: "zzzzzzzzzz".into(),

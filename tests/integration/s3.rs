@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mcdata::config::{ContentServerConfig, Secret};
+use mcdata::config::Secret;
+use mcdata::content_server::config::ContentServerConfig;
 
 pub const ACCESS_KEY: &str = "mcdata-test-access";
 pub const SECRET_KEY: &str = "mcdata-test-secret-key";

@@ -25,7 +25,7 @@ impl Fleet {
         test: &str,
         origin: &Origin,
         n: usize,
-        tweak: impl Fn(&mut mcdata::config::ContentServerConfig),
+        tweak: impl Fn(&mut mcdata::content_server::config::ContentServerConfig),
     ) -> Option<Fleet> {
         let s3 = S3Server::start(test).await?;
         let dir = s3.bucket(BUCKET, PREFIX);

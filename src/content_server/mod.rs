@@ -4,6 +4,8 @@
 //! Routes: `POST /files`, `GET|HEAD|DELETE /files/{id}`, `GET /files/{id}/deliveries`
 //! (primary); `GET|HEAD|DELETE /<http(s)://original URL>` (partner); `/healthz`, `/metrics`.
 
+pub mod config;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +19,6 @@ use tokio::net::TcpListener;
 use crate::access::Access;
 use crate::cache::freshness::Policy;
 use crate::cache::Index;
-use crate::config::ContentServerConfig;
 use crate::http::body::{self, Body};
 use crate::http::client::{new_body_client, new_client, tls_from_file};
 use crate::http::error::ApiError;
@@ -29,6 +30,7 @@ use crate::primary::notify::Notifier;
 use crate::primary::purge::Purger;
 use crate::primary::{Primary, PrimarySettings};
 use crate::storage::{open_store, StoreError};
+use config::ContentServerConfig;
 
 /// Failures at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +127,12 @@ impl ContentServer {
             dir: spool_dir.clone(),
             source,
         })?;
-        let access = Arc::new(Access::new(&cfg.users, &cfg.peers));
+        let access = Arc::new(Access::new(
+            cfg.users.iter().map(|u| (u.id.as_str(), u.token.as_str())),
+            cfg.peers
+                .iter()
+                .map(|p| (p.system_id.as_str(), p.credential.as_str())),
+        ));
         let tls = tls_from_file(cfg.tls_ca_file.as_deref())?;
         let client = new_client(cfg.upstream_header_timeout, tls.clone());
 

@@ -4,8 +4,7 @@
 use std::fmt::Display;
 use std::io::Write;
 
-use super::error::ClientError;
-use super::types::Report;
+use crate::client::{ClientError, Report};
 
 /// stdout as an `AsyncWrite`, written synchronously (the crate's tokio has no `io-std`);
 /// a file piped out of `download -o -` blocks the task no longer than the pipe does.

@@ -6,14 +6,58 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::api::McDataClient;
-use super::cli::ListenArgs;
-use super::error::ClientError;
-use super::events::FdEvent;
-use super::handle::{effective_decision, handle_request_with, Decision, Handled};
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args};
+
 use super::output::say;
-use super::progress::{human_bytes, ProgressBar};
-use super::types::IncomingRequest;
+use super::progress::ProgressBar;
+use crate::client::{
+    effective_decision, handle_request_with, ClientError, Decision, FdEvent, Handled,
+    IncomingRequest, McDataClient,
+};
+use crate::support::size::human_bytes;
+
+/// `mcdata client listen`.
+#[derive(Args, Debug, Clone)]
+#[command(group(ArgGroup::new("decision").args(["accept", "reject", "prompt"])))]
+pub struct ListenArgs {
+    /// Accept every FD request, e.g. --accept
+    #[arg(long)]
+    pub accept: bool,
+    /// Reject every FD request that is not a mandatory download, e.g. --reject
+    #[arg(long)]
+    pub reject: bool,
+    /// Ask on the terminal for each request that is not a mandatory download:
+    /// y = accept, n = reject, i (or Enter) = ignore, e.g. --prompt
+    #[arg(long)]
+    pub prompt: bool,
+    /// Download accepted files into this directory (created if missing; the sha256 is
+    /// checked when the sender announced one), e.g. --download-dir ./inbox
+    #[arg(long, value_name = "DIR")]
+    pub download_dir: Option<PathBuf>,
+    /// After a download, send the download completed report when the sender asked for
+    /// one, e.g. --report
+    #[arg(long)]
+    pub report: bool,
+    /// Exit after the first FD request has been handled (non-zero if handling it
+    /// failed), e.g. --once
+    #[arg(long)]
+    pub once: bool,
+}
+
+impl ListenArgs {
+    /// The decision for requests without mandatory download when not prompting.
+    pub fn default_decision(&self) -> Decision {
+        if self.accept {
+            Decision::Accept
+        } else if self.reject {
+            Decision::Reject
+        } else {
+            Decision::Ignore
+        }
+    }
+}
 
 /// One line from stdin (`None` at its end), read on a blocking thread.
 async fn read_stdin_line() -> Result<Option<String>, ClientError> {
@@ -191,8 +235,8 @@ async fn handle_one(
 
 #[cfg(test)]
 mod tests {
-    use super::super::types::Downloaded;
     use super::*;
+    use crate::client::Downloaded;
     use std::path::PathBuf;
     use uuid::Uuid;
 

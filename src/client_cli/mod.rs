@@ -1,19 +1,27 @@
-//! `mcdata client ...`: the command line over the client library. Global options say who
+//! `mcdata client ...`: the command line over the client library ([`crate::client`], which
+//! knows nothing of it). `listen.rs` is the `listen` loop with its arguments (prompting,
+//! reconnecting), `output.rs` what is printed, `progress.rs` the progress bar. Global options say who
 //! the user is and where its servers are; each subcommand is one thing a user does in the
 //! FD procedure (upload, send, listen and answer, download, report, history).
 
 use std::path::{Path, PathBuf};
 
-use clap::{ArgGroup, Args, Subcommand};
+use clap::{Args, Subcommand};
 use uuid::Uuid;
 
-use super::api::McDataClient;
-use super::error::ClientError;
-use super::handle::{download_to_dir, safe_file_name, Decision};
-use super::listen::listen;
-use super::output::{format_history, say, BlockingStdout};
-use super::progress::{human_bytes, ProgressBar};
-use super::types::{Downloaded, FileInfo, HistoryQuery, SendFd, Sent};
+mod listen;
+mod output;
+pub mod progress;
+
+use crate::client::{
+    download_to_dir, safe_file_name, ClientError, Downloaded, FileInfo, HistoryQuery, McDataClient,
+    SendFd, Sent,
+};
+use crate::support::size::human_bytes;
+use listen::listen;
+pub use listen::ListenArgs;
+use output::{format_history, say, BlockingStdout};
+use progress::ProgressBar;
 
 /// Act as an MCData client of one user: upload files, send file distributions, listen for
 /// and answer them, download, report, query the download history.
@@ -230,47 +238,6 @@ pub struct SendFileArgs {
     pub conversation: Option<Uuid>,
 }
 
-/// `mcdata client listen`.
-#[derive(Args, Debug, Clone)]
-#[command(group(ArgGroup::new("decision").args(["accept", "reject", "prompt"])))]
-pub struct ListenArgs {
-    /// Accept every FD request, e.g. --accept
-    #[arg(long)]
-    pub accept: bool,
-    /// Reject every FD request that is not a mandatory download, e.g. --reject
-    #[arg(long)]
-    pub reject: bool,
-    /// Ask on the terminal for each request that is not a mandatory download:
-    /// y = accept, n = reject, i (or Enter) = ignore, e.g. --prompt
-    #[arg(long)]
-    pub prompt: bool,
-    /// Download accepted files into this directory (created if missing; the sha256 is
-    /// checked when the sender announced one), e.g. --download-dir ./inbox
-    #[arg(long, value_name = "DIR")]
-    pub download_dir: Option<PathBuf>,
-    /// After a download, send the download completed report when the sender asked for
-    /// one, e.g. --report
-    #[arg(long)]
-    pub report: bool,
-    /// Exit after the first FD request has been handled (non-zero if handling it
-    /// failed), e.g. --once
-    #[arg(long)]
-    pub once: bool,
-}
-
-impl ListenArgs {
-    /// The decision for requests without mandatory download when not prompting.
-    pub fn default_decision(&self) -> Decision {
-        if self.accept {
-            Decision::Accept
-        } else if self.reject {
-            Decision::Reject
-        } else {
-            Decision::Ignore
-        }
-    }
-}
-
 /// Run one `mcdata client` command.
 pub async fn run(args: ClientArgs) -> Result<(), ClientError> {
     let tls = crate::http::client::tls_from_file(args.tls_ca_file.as_deref())
@@ -456,6 +423,7 @@ fn finish_bar(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Decision;
     use clap::{CommandFactory, Parser};
     use uuid::Uuid;
 

@@ -1,4 +1,4 @@
-//! The in-memory tier of the partner cache: whole bodies of small, recently hit copies, so
+//! The memory tier of the partner cache: whole bodies of small, recently hit copies, so
 //! that a hit on them costs no file open and no read on a blocking thread.
 //!
 //! It is keyed by the copy's object key, which is unique per stored version, so it needs
@@ -14,21 +14,26 @@ use moka::future::Cache;
 
 use crate::http::representation::Prepared;
 
+/// Default budget of the memory tier (`cache-memory-bytes`).
+pub const DEFAULT_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default largest copy held in memory (`cache-memory-max-object-bytes`).
+pub const DEFAULT_MEMORY_MAX_OBJECT_BYTES: u64 = 1024 * 1024;
+
 /// A copy held in memory: its body and its representation with the headers that do not
 /// change between requests formatted once.
-pub struct HotCopy {
+pub struct MemoryCopy {
     pub body: Bytes,
     pub prepared: Prepared,
 }
 
 /// Bodies of at most `max_object` bytes, `budget` bytes in all (least recently used out).
 #[derive(Clone)]
-pub struct HotTier {
-    cache: Option<Cache<String, Arc<HotCopy>>>,
+pub struct MemoryTier {
+    cache: Option<Cache<String, Arc<MemoryCopy>>>,
     max_object: u64,
 }
 
-impl HotTier {
+impl MemoryTier {
     /// A tier of `budget` bytes holding objects of at most `max_object` bytes; a budget or
     /// maximum of 0 disables it.
     pub fn new(budget: u64, max_object: u64) -> Self {
@@ -36,12 +41,12 @@ impl HotTier {
         let cache = (max_object > 0).then(|| {
             Cache::builder()
                 .max_capacity(budget)
-                .weigher(|k: &String, v: &Arc<HotCopy>| {
+                .weigher(|k: &String, v: &Arc<MemoryCopy>| {
                     u32::try_from(v.body.len() + k.len() + 1024).unwrap_or(u32::MAX)
                 })
                 .build()
         });
-        HotTier { cache, max_object }
+        MemoryTier { cache, max_object }
     }
 
     /// True when an object of `len` bytes belongs in the tier.
@@ -50,12 +55,12 @@ impl HotTier {
     }
 
     /// The copy of `object`, if held.
-    pub async fn get(&self, object: &str) -> Option<Arc<HotCopy>> {
+    pub async fn get(&self, object: &str) -> Option<Arc<MemoryCopy>> {
         self.cache.as_ref()?.get(object).await
     }
 
     /// Hold the copy of `object` (when it fits); returns it either way.
-    pub async fn insert(&self, object: &str, copy: HotCopy) -> Arc<HotCopy> {
+    pub async fn insert(&self, object: &str, copy: MemoryCopy) -> Arc<MemoryCopy> {
         let copy = Arc::new(copy);
         if let Some(c) = &self.cache {
             if self.admits(copy.body.len() as u64) {
@@ -89,8 +94,8 @@ mod tests {
     use super::*;
     use crate::http::representation::Representation;
 
-    fn copy(body: impl Into<Bytes>) -> HotCopy {
-        HotCopy {
+    fn copy(body: impl Into<Bytes>) -> MemoryCopy {
+        MemoryCopy {
             body: body.into(),
             prepared: Prepared::new(Representation::default()),
         }
@@ -98,7 +103,7 @@ mod tests {
 
     #[tokio::test]
     async fn admits_small_objects_within_budget() {
-        let t = HotTier::new(4096, 1024);
+        let t = MemoryTier::new(4096, 1024);
         assert!(t.admits(1024));
         assert!(!t.admits(1025));
         t.insert("a", copy(&b"hello"[..])).await;
@@ -111,7 +116,7 @@ mod tests {
 
     #[tokio::test]
     async fn zero_budget_disables() {
-        let t = HotTier::new(0, 1024);
+        let t = MemoryTier::new(0, 1024);
         assert!(!t.admits(1));
         t.insert("a", copy(&b"x"[..])).await;
         assert!(t.get("a").await.is_none());
@@ -120,7 +125,7 @@ mod tests {
 
     #[tokio::test]
     async fn budget_evicts() {
-        let t = HotTier::new(10_000, 2000);
+        let t = MemoryTier::new(10_000, 2000);
         for i in 0..10 {
             t.insert(&format!("k{i}"), copy(vec![0u8; 900])).await;
         }
