@@ -304,6 +304,8 @@ pub struct ContentServerArgs {
     /// Address to listen on [default: 127.0.0.1:8080]. Example: --listen 0.0.0.0:8080
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    // The help text is also rustdoc: its URL and `<listen>` are not markup.
+    #[allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
     /// URI clients reach this server at [default: http://<listen>]. Example: --public-uri https://cs.a.example
     #[arg(long)]
     pub public_uri: Option<String>,

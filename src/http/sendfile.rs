@@ -5,8 +5,8 @@
 //! `sendfile` itself. Instead each connection gets a [`SendfileIo`] (its transport) and a
 //! [`SendfileSlot`] (a request extension, the same queue for both). A file body that has a
 //! slot does not read the file: for each range it would have read it queues a
-//! [`Segment`] (file, offset, length) in the slot and yields a *placeholder* frame of that
-//! length, a slice of a static buffer ([`PLACEHOLDER`]) that nobody reads or writes. hyper
+//! `Segment` (file, offset, length) in the slot and yields a *placeholder* frame of that
+//! length, a slice of a static buffer (`PLACEHOLDER`) that nobody reads or writes. hyper
 //! queues frames without copying them (its vectored `Queue` write strategy, forced by
 //! [`builder_options`]), so when it asks [`SendfileIo`] to write a slice that points into
 //! the placeholder, that slice stands for the rest of the oldest queued segment, and the

@@ -2,12 +2,12 @@
 //! proxy for files of primary systems we have an agreement with.
 //!
 //! A client asks for `<our URI>/<original URL>`; [`target`] checks and strips the prefix.
-//! [`serve`] answers GET and HEAD: a fresh copy in the [`crate::cache::Index`] is a hit,
+//! `serve` answers GET and HEAD: a fresh copy in the [`crate::cache::Index`] is a hit,
 //! served from storage or the [`memory`] tier; otherwise the request joins the one fill for
 //! that URL, or starts it ([`fetch`], which takes only the [`upstream::Upstream`]), and is
 //! served from the fill's staging file (or spool) as the bytes arrive. When the store fails,
 //! the fill still serves its clients, without keeping a copy. The owning primary may purge a
-//! copy ([`purge`]).
+//! copy (`purge`).
 
 pub mod fetch;
 pub mod memory;
