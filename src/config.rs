@@ -81,6 +81,12 @@ pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     }
 }
 
+/// An optional duration: absent, `0` or `"0s"` mean none.
+pub fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let d = de_duration(d)?;
+    Ok(Some(d).filter(|d| !d.is_zero()))
+}
+
 /// Read and parse any of our TOML config files (content server, MCData server, system).
 pub fn load_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

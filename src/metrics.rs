@@ -22,6 +22,9 @@ pub struct Metrics {
     pub cache_requests: IntCounterVec,
     /// Upstream fetches started (one per fill).
     pub upstream_fetches: IntCounter,
+    /// Revalidations of stale copies by result: not_modified (a 304 freshened the copy),
+    /// replaced (a full response replaced it).
+    pub cache_revalidations: IntCounterVec,
     /// Upstream fetches that failed, by reason.
     pub upstream_failures: IntCounterVec,
     /// Response body bytes sent to clients, by role (primary, partner).
@@ -85,7 +88,14 @@ impl Metrics {
             cache_requests: IntCounterVec::new(
                 Opts::new(
                     "mcdata_cache_requests_total",
-                    "Partner cache lookups by result (hit, miss, coalesced, pass)",
+                    "Partner cache lookups by result (hit, miss, coalesced, pass, revalidated)",
+                ),
+                &["result"],
+            )?,
+            cache_revalidations: IntCounterVec::new(
+                Opts::new(
+                    "mcdata_cache_revalidations_total",
+                    "Partner revalidations of stale copies by result (not_modified, replaced)",
                 ),
                 &["result"],
             )?,
@@ -227,6 +237,7 @@ impl Metrics {
         r.register(Box::new(self.requests.clone()))?;
         r.register(Box::new(self.cache_requests.clone()))?;
         r.register(Box::new(self.upstream_fetches.clone()))?;
+        r.register(Box::new(self.cache_revalidations.clone()))?;
         r.register(Box::new(self.upstream_failures.clone()))?;
         r.register(Box::new(self.bytes_served.clone()))?;
         r.register(Box::new(self.bytes_fetched.clone()))?;

@@ -5,11 +5,15 @@
 mod harness;
 #[path = "integration/origin.rs"]
 mod origin;
+#[path = "integration/plain_origin.rs"]
+mod plain_origin;
 
 #[path = "integration/coalescing.rs"]
 mod coalescing;
 #[path = "integration/fd.rs"]
 mod fd;
+#[path = "integration/http_cache.rs"]
+mod http_cache;
 #[path = "integration/partner.rs"]
 mod partner;
 #[path = "integration/primary.rs"]

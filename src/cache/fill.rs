@@ -3,8 +3,8 @@
 //! There is at most one fill per cache key ([`Fills`]). Every client that asks for the key
 //! while it runs — the first one and all that join later — reads the same staging file as
 //! the bytes land, following the fill's [`Growth`]; nobody waits for the whole body. A fill
-//! goes through explicit states: its head is `Connecting`, then `Ready` (headers known) or
-//! `Refused`; its body is `Growing`, then `Complete` or `Failed`. The registration in
+//! goes through explicit states: its head is `Connecting`, then `Ready` (headers known),
+//! `Revalidated` (a 304 freshened the stored copy) or `Refused`; its body is `Growing`, then `Complete` or `Failed`. The registration in
 //! [`Fills`] is removed by a guard, so a fill that ends in any way — including a panic —
 //! frees its key for the next request.
 
@@ -16,18 +16,28 @@ use std::sync::{Arc, Mutex};
 use http::StatusCode;
 use tokio::sync::watch;
 
+use super::entry::EntryMeta;
 use super::key::CacheKey;
-use crate::http::representation::Representation;
+use super::vary::VaryFields;
+use crate::http::replay::Replay;
 use crate::storage::Growth;
 
 /// The response head of a fill, once the primary has answered.
 #[derive(Debug)]
 pub struct FillHead {
-    pub rep: Representation,
+    /// The primary's status and fields, replayed to every client of the fill.
+    pub replay: Arc<Replay>,
     /// The staging file or spool, read positionally by every client of the fill.
     pub file: Arc<File>,
     /// Whether the copy will be kept (false for `no-store` and friends: pass-through).
     pub keep: bool,
+    /// Seconds: the response's age when it arrived (RFC 9111 §4.2.3).
+    pub age: u64,
+    /// The response's `Vary` (RFC 9111 §4.1) and the secondary key, under those fields, of
+    /// the request the fill was made for: a client whose own secondary key differs must
+    /// not be served from this fill.
+    pub vary: VaryFields,
+    pub secondary: String,
 }
 
 /// Why a fill produced no body.
@@ -47,6 +57,9 @@ pub enum HeadState {
     Ready(Arc<FillHead>),
     /// The primary could not be reached or answered without a body to serve.
     Refused(Arc<Refusal>),
+    /// A revalidation: the primary answered 304 and the stored copy, freshened, is this
+    /// entry (RFC 9111 §4.3.4); clients are served from it.
+    Revalidated(Arc<EntryMeta>),
 }
 
 /// One running fill.
@@ -100,6 +113,12 @@ impl Fill {
         self.growth
             .send_replace(Growth::Growing { written: 0, total });
         self.head.send_replace(HeadState::Ready(Arc::new(head)));
+    }
+
+    /// The stored copy was revalidated and freshened: `meta` answers every client.
+    pub fn set_revalidated(&self, meta: Arc<EntryMeta>) {
+        self.growth.send_replace(Growth::Complete { len: meta.len });
+        self.head.send_replace(HeadState::Revalidated(meta));
     }
 
     /// The primary gave no body to serve.
@@ -220,6 +239,29 @@ impl Fills {
             }
             None => false,
         }
+    }
+
+    /// True when a fill runs for `key`.
+    pub fn is_running(&self, key: &CacheKey) -> bool {
+        self.lock().contains_key(key.as_str())
+    }
+
+    /// Purge every variant of a URL: [`Fills::cancel`] for each fill whose key has the
+    /// primary part `primary` (RFC 9111 §4.1: one URL, several stored responses). True if
+    /// one was running.
+    pub fn cancel_url(&self, primary: &CacheKey) -> bool {
+        let mut map = self.lock();
+        let keys: Vec<String> = map
+            .iter()
+            .filter(|(_, f)| f.key().primary() == primary.primary())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &keys {
+            if let Some(f) = map.remove(k) {
+                f.cancel();
+            }
+        }
+        !keys.is_empty()
     }
 
     /// Number of fills running.

@@ -32,9 +32,15 @@ const LOAD_CONCURRENCY: usize = 16;
 #[derive(Clone)]
 pub struct Index {
     cache: Cache<String, Arc<EntryMeta>>,
+    /// The `Vary` fields of each URL (by primary key) whose latest stored response had
+    /// one: which secondary key a request must be looked up under (RFC 9111 §4.1).
+    vary: Cache<String, Arc<Vec<String>>>,
     store: Arc<dyn BlobStore>,
     metrics: Metrics,
 }
+
+/// URLs whose `Vary` fields are remembered at most.
+const VARY_MARKERS: u64 = 100_000;
 
 struct ByEntryExpiry;
 
@@ -88,6 +94,10 @@ impl Index {
             m.cache_removals.with_label_values(&[cause_name]).inc();
             m.stored_bytes.sub(v.len as i64);
             m.stored_entries.dec();
+            // Replaced by a newer sidecar of the same body (revalidated): keep the objects.
+            if v.is_refreshed() {
+                return;
+            }
             let (s, m) = (s.clone(), m.clone());
             // Versions have unique object keys, so deleting the old one never touches a
             // newer copy of the same URL.
@@ -111,6 +121,7 @@ impl Index {
             .build();
         Index {
             cache,
+            vary: Cache::new(VARY_MARKERS),
             store,
             metrics,
         }
@@ -133,6 +144,48 @@ impl Index {
         self.metrics.stored_entries.inc();
         self.cache.insert(key.as_str().to_string(), meta).await;
         self.cache.run_pending_tasks().await;
+    }
+
+    /// Replace the entry for `key` by `meta`, a newer sidecar of the same body (after a
+    /// revalidation): the body stays.
+    pub async fn refresh(&self, key: &CacheKey, old: &EntryMeta, meta: Arc<EntryMeta>) {
+        old.mark_refreshed();
+        self.insert(key, meta).await;
+    }
+
+    /// The `Vary` fields under which the responses of the URL with primary key `primary`
+    /// are stored, if its latest stored response had any.
+    pub async fn vary_of(&self, primary: &CacheKey) -> Option<Arc<Vec<String>>> {
+        self.vary.get(primary.primary()).await
+    }
+
+    /// Remember (non-empty `fields`) or forget the `Vary` fields of a URL.
+    pub async fn set_vary(&self, primary: &CacheKey, fields: &[String]) {
+        if fields.is_empty() {
+            self.vary.invalidate(primary.primary()).await;
+        } else {
+            self.vary
+                .insert(primary.primary().to_string(), Arc::new(fields.to_vec()))
+                .await;
+        }
+    }
+
+    /// Drop every entry of `url`, all its variants (their objects are deleted); the
+    /// entries dropped.
+    pub async fn remove_url(&self, url: &str) -> Vec<Arc<EntryMeta>> {
+        let keys: Vec<Arc<String>> = self
+            .cache
+            .iter()
+            .filter(|(_, v)| v.url == url)
+            .map(|(k, _)| k)
+            .collect();
+        let mut removed = Vec::new();
+        for k in keys {
+            if let Some(meta) = self.cache.remove(k.as_str()).await {
+                removed.push(meta);
+            }
+        }
+        removed
     }
 
     /// Drop the entry for `key` (its objects are deleted); true if there was one.
@@ -194,7 +247,9 @@ impl Index {
         let mut described: HashSet<String> = HashSet::new();
         for (key, got) in read {
             let parsed = match got? {
-                Some(b) => serde_json::from_slice::<EntryMeta>(&b).ok(),
+                Some(b) => serde_json::from_slice::<EntryMeta>(&b)
+                    .ok()
+                    .map(EntryMeta::upgrade),
                 // Deleted since the listing (another instance expired it).
                 None => continue,
             };
@@ -220,13 +275,18 @@ impl Index {
                 }
                 continue;
             }
-            let Some(cache_key) = CacheKey::of_stored_url(&meta.url) else {
+            let Some(base) = CacheKey::of_stored_url(&meta.url) else {
                 tracing::warn!(
                     key,
                     url = meta.url,
                     "cache sidecar without a valid URL, skipping it"
                 );
                 continue;
+            };
+            let cache_key = if meta.vary.is_empty() {
+                base
+            } else {
+                base.with_secondary(&meta.secondary)
             };
             let meta = Arc::new(meta);
             match newest.get(&cache_key) {
@@ -243,6 +303,9 @@ impl Index {
             }
         }
         for (k, meta) in newest {
+            if !meta.vary.is_empty() {
+                self.set_vary(&k, &meta.vary).await;
+            }
             self.insert(&k, meta).await;
             report.loaded += 1;
         }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::config::{de_duration, invalid, load_toml, parse_duration, ConfigError, Secret};
+use crate::config::{
+    de_duration, de_opt_duration, invalid, load_toml, parse_duration, ConfigError, Secret,
+};
 use crate::storage::{S3Options, StoreOptions};
 
 /// A service agreement with another MCData system: its content server and the shared
@@ -88,12 +90,24 @@ pub struct ContentServerConfig {
     pub max_file_availability: Duration,
     /// Byte budget of the partner cache; least recently used entries are evicted past it.
     pub cache_max_bytes: u64,
-    /// Local policy: the longest a partner copy is kept, whatever the primary allows.
+    /// Local policy: the longest a partner copy is used without asking the primary again,
+    /// whatever the primary allows (after it, a copy with a validator is revalidated).
+    /// Clients are still told what the primary said.
     #[serde(deserialize_with = "de_duration")]
     pub cache_max_ttl: Duration,
-    /// How long a copy is kept when the primary sends neither `Expires` nor `max-age`.
+    /// An operator override: the freshness given to a response with no explicit lifetime
+    /// and no `Last-Modified` for the heuristic (RFC 9111 §4.2.2). Off by default: such a
+    /// response is not kept.
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub cache_default_ttl: Option<Duration>,
+    /// The largest heuristic freshness (10% of the time since `Last-Modified`, RFC 9111
+    /// §4.2.2); 0 disables heuristic freshness.
     #[serde(deserialize_with = "de_duration")]
-    pub cache_default_ttl: Duration,
+    pub cache_heuristic_max: Duration,
+    /// How long a stale copy that has a validator is kept to be revalidated (RFC 9111
+    /// §4.3) instead of fetched again; 0 drops copies as soon as they are stale.
+    #[serde(deserialize_with = "de_duration")]
+    pub cache_keep_stale: Duration,
     /// Largest object the partner will fetch and keep.
     pub cache_max_object_bytes: u64,
     /// Budget of the partner's memory tier: small copies hit recently are also held in
@@ -138,7 +152,9 @@ impl Default for ContentServerConfig {
             max_file_availability: Duration::from_secs(7 * 24 * 3600),
             cache_max_bytes: 10 * 1024 * 1024 * 1024,
             cache_max_ttl: Duration::from_secs(24 * 3600),
-            cache_default_ttl: Duration::from_secs(3600),
+            cache_default_ttl: None,
+            cache_heuristic_max: Duration::from_secs(24 * 3600),
+            cache_keep_stale: Duration::from_secs(3600),
             cache_max_object_bytes: 4 * 1024 * 1024 * 1024,
             cache_memory_bytes: crate::partner::memory::DEFAULT_MEMORY_BYTES,
             cache_memory_max_object_bytes: crate::partner::memory::DEFAULT_MEMORY_MAX_OBJECT_BYTES,
@@ -349,12 +365,20 @@ pub struct ContentServerArgs {
     /// Partner cache byte budget; LRU eviction past it [default: 10737418240 = 10 GiB]
     #[arg(long)]
     pub cache_max_bytes: Option<u64>,
-    /// Local policy: keep a partner copy at most this long [default: 24h]
+    /// Local policy: use a partner copy at most this long without asking the primary
+    /// again [default: 24h]
     #[arg(long, value_parser = parse_duration)]
     pub cache_max_ttl: Option<Duration>,
-    /// Keep a copy this long when the primary sends no Expires/max-age [default: 1h]
+    /// Override: keep a response with no freshness information at all this long
+    /// (0 = off) [default: off]
     #[arg(long, value_parser = parse_duration)]
     pub cache_default_ttl: Option<Duration>,
+    /// Largest heuristic freshness from Last-Modified (0 = no heuristic) [default: 24h]
+    #[arg(long, value_parser = parse_duration)]
+    pub cache_heuristic_max: Option<Duration>,
+    /// Keep a stale copy with a validator this long for revalidation [default: 1h]
+    #[arg(long, value_parser = parse_duration)]
+    pub cache_keep_stale: Option<Duration>,
     /// Largest object the partner fetches and keeps, in bytes [default: 4 GiB]
     #[arg(long)]
     pub cache_max_object_bytes: Option<u64>,
@@ -402,7 +426,8 @@ impl ContentServerArgs {
             max_file_availability,
             cache_max_bytes,
             cache_max_ttl,
-            cache_default_ttl,
+            cache_heuristic_max,
+            cache_keep_stale,
             cache_max_object_bytes,
             cache_memory_bytes,
             cache_memory_max_object_bytes,
@@ -411,6 +436,9 @@ impl ContentServerArgs {
             fsync,
             store_retry_after
         );
+        if let Some(ttl) = self.cache_default_ttl {
+            cfg.cache_default_ttl = Some(ttl);
+        }
         if self.public_uri.is_some() {
             cfg.public_uri = self.public_uri.clone();
         }

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
 use crate::access::Access;
-use crate::cache::freshness::Policy;
+use crate::cache::freshness::{Heuristic, Policy};
 use crate::cache::Index;
 use crate::http::body::{self, Body};
 use crate::http::client::{new_body_client, new_client, tls_from_file};
@@ -186,8 +186,13 @@ impl ContentServer {
             PartnerSettings {
                 system_id: cfg.system_id.clone(),
                 policy: Policy {
-                    default_ttl: cfg.cache_default_ttl,
                     max_ttl: cfg.cache_max_ttl,
+                    default_ttl: cfg.cache_default_ttl.filter(|d| !d.is_zero()),
+                    heuristic: Heuristic {
+                        max: cfg.cache_heuristic_max,
+                        ..Heuristic::default()
+                    },
+                    keep_stale: cfg.cache_keep_stale,
                 },
                 max_object_bytes: cfg.cache_max_object_bytes,
                 header_timeout: cfg.upstream_header_timeout,

@@ -8,6 +8,7 @@ pub mod client;
 pub mod conditional;
 pub mod error;
 pub mod file_body;
+pub mod replay;
 pub mod representation;
 pub mod sendfile;
 pub mod server;

@@ -1,7 +1,7 @@
 //! One place that turns a stored representation into response headers: validators,
 //! freshness (`Expires`, `Cache-Control: max-age`), `Repr-Digest`, and the decision
-//! between 200, 206, 304, 412 and 416. Primary files, partner hits and partner misses all
-//! answer through it, so they behave the same.
+//! between 200, 206, 304, 412 and 416, for the primary's own files. (The partner replays
+//! what the primary sent instead: `replay.rs`.)
 
 use std::time::{Duration, SystemTime};
 
@@ -182,89 +182,6 @@ impl Representation {
     }
 }
 
-/// A representation served many times (the partner's memory tier), with the headers
-/// that depend neither on the request nor on the time formatted once. A plain GET or
-/// HEAD (no precondition, no `Range`) of a kept copy of known length is answered from
-/// them plus `Cache-Control: max-age`; anything else goes through
-/// [`Representation::plan`], which it must match (see the tests).
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    rep: Representation,
-    /// `None` when the fast answer does not apply (unknown length, not kept).
-    fixed: Option<HeaderMap>,
-}
-
-impl Prepared {
-    /// Format the fixed headers of `rep`.
-    pub fn new(rep: Representation) -> Self {
-        let fixed = match (rep.len, rep.no_store) {
-            (Some(len), false) => {
-                let b = Response::builder().header(header::CONTENT_TYPE, rep.content_type.as_str());
-                let mut b = rep.common_headers(b, SystemTime::now());
-                if let Some(sha) = &rep.sha256 {
-                    b = b.header("repr-digest", repr_digest(sha));
-                }
-                if let Some(name) = &rep.file_name {
-                    b = b.header(header::CONTENT_DISPOSITION, content_disposition(name));
-                }
-                b = b
-                    .header(header::ACCEPT_RANGES, "bytes")
-                    .header(header::CONTENT_LENGTH, len);
-                b.body(()).ok().map(|r| {
-                    let mut h = r.into_parts().0.headers;
-                    // Recomputed for every response.
-                    h.remove(header::CACHE_CONTROL);
-                    h
-                })
-            }
-            _ => None,
-        };
-        Prepared { rep, fixed }
-    }
-
-    /// The representation.
-    pub fn representation(&self) -> &Representation {
-        &self.rep
-    }
-
-    /// The same decision as [`Representation::plan`], cheaper for plain requests.
-    pub fn plan(&self, method: &Method, req: &HeaderMap) -> Result<Plan, Box<Response<Body>>> {
-        let plain = (method == Method::GET || method == Method::HEAD)
-            && ![
-                header::IF_MATCH,
-                header::IF_NONE_MATCH,
-                header::IF_MODIFIED_SINCE,
-                header::IF_UNMODIFIED_SINCE,
-                header::RANGE,
-                header::IF_RANGE,
-            ]
-            .iter()
-            .any(|h| req.contains_key(h));
-        let (Some(fixed), true) = (&self.fixed, plain) else {
-            return self.rep.plan(method, req);
-        };
-        let mut b = Response::builder().status(StatusCode::OK);
-        if let Some(h) = b.headers_mut() {
-            *h = fixed.clone();
-            if let Some(exp) = self.rep.expires {
-                let left = exp
-                    .duration_since(SystemTime::now())
-                    .unwrap_or(Duration::ZERO)
-                    .as_secs();
-                if let Ok(v) = HeaderValue::from_str(&format!("max-age={left}")) {
-                    h.insert(header::CACHE_CONTROL, v);
-                }
-            }
-        }
-        let span = if method == Method::HEAD {
-            Span::None
-        } else {
-            Span::All
-        };
-        Ok(Plan { response: b, span })
-    }
-}
-
 /// `attachment; filename="..."` with anything unsafe for a quoted string replaced.
 pub fn content_disposition(name: &str) -> String {
     let safe: String = name
@@ -301,49 +218,6 @@ mod tests {
             sha256: Some([0; 32]),
             file_name: Some("a\"b.txt".into()),
             no_store: false,
-        }
-    }
-
-    fn headers(p: Plan) -> Vec<(String, String)> {
-        let resp = p.response.body(()).unwrap();
-        let mut v: Vec<_> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn prepared_answers_exactly_like_plan() {
-        let prepared = Prepared::new(rep());
-        for method in [Method::GET, Method::HEAD] {
-            let fast = prepared.plan(&method, &HeaderMap::new()).ok().unwrap();
-            let slow = rep().plan(&method, &HeaderMap::new()).ok().unwrap();
-            assert_eq!(fast.span, slow.span);
-            assert_eq!(headers(fast), headers(slow));
-        }
-        // Requests with preconditions or ranges take the full path.
-        let mut h = HeaderMap::new();
-        h.insert(header::RANGE, HeaderValue::from_static("bytes=10-19"));
-        let p = prepared.plan(&Method::GET, &h).ok().unwrap();
-        assert_eq!(p.span, Span::Part { start: 10, end: 20 });
-        let mut h = HeaderMap::new();
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));
-        assert_eq!(prepared.plan(&Method::GET, &h).err().unwrap().status(), 304);
-        // Not kept, or of unknown length: always the full path.
-        for r in [
-            Representation {
-                no_store: true,
-                ..rep()
-            },
-            Representation { len: None, ..rep() },
-        ] {
-            let p = Prepared::new(r.clone());
-            let fast = p.plan(&Method::GET, &HeaderMap::new()).ok().unwrap();
-            let slow = r.plan(&Method::GET, &HeaderMap::new()).ok().unwrap();
-            assert_eq!(headers(fast), headers(slow));
         }
     }
 

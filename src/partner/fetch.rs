@@ -1,27 +1,34 @@
-//! Driving one fill: the file retrieve request to the primary (step 11), streaming the
-//! response into a staging object (or the fill's spool, see `cache::spool`) while clients
-//! read it, verifying it (length, and the `Repr-Digest` sha-256 when the primary sends
-//! one), and publishing it to the index only when it is complete. A failure of the primary
-//! removes the staging object and fails every reader. A failure of the store does not fail
-//! the readers: the fill goes on streaming to them from its spool and keeps no copy.
+//! Driving one fill: the file retrieve request to the primary (step 11, built by
+//! [`super::forward`]), streaming the response — whatever its status — into a staging
+//! object (or the fill's spool, see `cache::spool`) while clients read it, verifying it
+//! (length, and the `Repr-Digest` sha-256 when the primary sends one), and publishing it to
+//! the index only when it is complete and RFC 9111 lets us keep it ([`Policy::decide`]),
+//! with the header fields to replay ([`fields::to_store`]) and the clock readings of its
+//! age. A fill that revalidates a stored copy sends its validators; a 304 freshens the copy
+//! without moving the body again ([`super::revalidate`]). A failure of the primary removes
+//! the staging object and fails every reader. A failure of the store does not fail the
+//! readers: the fill goes on streaming to them from its spool and keeps no copy.
+//!
+//! [`Policy::decide`]: crate::cache::freshness::Policy::decide
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bytes::Bytes;
-use http::{header, HeaderMap, Request, StatusCode};
-use http_body_util::Empty;
-use hyper::body::Incoming;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::forward::{self, Upstreamed};
 use super::upstream::Upstream;
-use crate::cache::entry::EntryMeta;
+use crate::cache::directives::{self, CacheControl};
+use crate::cache::entry::{EntryMeta, FORMAT};
+use crate::cache::fields;
 use crate::cache::fill::{Fill, FillGuard, FillHead};
-use crate::cache::freshness::Storability;
+use crate::cache::freshness::{Decision, Timing};
 use crate::cache::key::CacheKey;
 use crate::cache::spool::{Sink, SpoolError};
+use crate::cache::vary::{self, VaryFields};
 use crate::http::body::next_batch;
-use crate::http::client::USER_AGENT;
-use crate::http::representation::{repr_digest_sha256, Representation};
+use crate::http::replay::Replay;
+use crate::http::representation::repr_digest_sha256;
 use crate::storage::{BlobWriter, Hashing, StoreError};
 use crate::support::hex::to_hex;
 use crate::support::time::unix;
@@ -36,7 +43,7 @@ pub enum FetchError {
     Connect(String),
     #[error("the primary did not answer within {0:?}")]
     HeaderTimeout(std::time::Duration),
-    #[error("the primary answered {0}")]
+    #[error("the primary answered {0} to an unconditional request")]
     Status(StatusCode),
     #[error("the primary sent a bad response: {0}")]
     BadResponse(String),
@@ -66,7 +73,7 @@ impl From<SpoolError> for FetchError {
 }
 
 impl FetchError {
-    fn reason(&self) -> &'static str {
+    pub(super) fn reason(&self) -> &'static str {
         match self {
             FetchError::Connect(_) => "connect",
             FetchError::HeaderTimeout(_) => "timeout",
@@ -83,31 +90,43 @@ impl FetchError {
     }
 
     /// The status clients get when the fill fails before its head.
-    fn client_status(&self) -> StatusCode {
+    pub(super) fn client_status(&self) -> StatusCode {
         match self {
             FetchError::HeaderTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            FetchError::Status(s) if *s == StatusCode::NOT_FOUND || *s == StatusCode::GONE => *s,
             FetchError::Store(_) | FetchError::Spool(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
 }
 
-/// Run the fill for `url` of primary `system` to its end; `try_store` false when the store
-/// just failed to serve a copy (the fill then passes through without trying it).
-pub async fn run(
-    p: Arc<Upstream>,
-    fill: Arc<Fill>,
-    guard: FillGuard,
-    url: url::Url,
-    system: String,
-    try_store: bool,
-) {
+/// What a fill is for: the request that started it.
+pub struct FillRequest {
+    pub url: url::Url,
+    pub system: String,
+    /// The client's fields as the primary sees them ([`forward::view`]).
+    pub fields: HeaderMap,
+    /// Our `Via` line for the upstream request.
+    pub via: Option<HeaderValue>,
+    /// The request's `Cache-Control` (its `no-store` keeps the response from being stored).
+    pub cache_control: CacheControl,
+    /// The stored copy this fill revalidates (RFC 9111 §4.3), if any.
+    pub stale: Option<Arc<EntryMeta>>,
+    /// False when the store just failed to serve a copy: the fill passes through.
+    pub try_store: bool,
+}
+
+/// Run the fill to its end.
+pub async fn run(p: Arc<Upstream>, fill: Arc<Fill>, guard: FillGuard, r: FillRequest) {
     let started = Instant::now();
     p.metrics.fills_in_flight.inc();
     p.metrics.upstream_fetches.inc();
-    crate::step!(11, "partner content server", url = %url, primary = system, "not stored locally: file retrieve request sent to the primary content server");
-    let result = fetch(&p, &fill, &url, &system, try_store).await;
+    let (url, system) = (&r.url, r.system.as_str());
+    if r.stale.is_some() {
+        tracing::debug!(url = %url, primary = system, "stale copy: conditional request sent to the primary");
+    } else {
+        crate::step!(11, "partner content server", url = %url, primary = system, "not stored locally: file retrieve request sent to the primary content server");
+    }
+    let result = fetch(&p, &fill, &r).await;
     p.metrics.fills_in_flight.dec();
     p.metrics
         .fill_duration
@@ -121,38 +140,11 @@ pub async fn run(
                 .upstream_failures
                 .with_label_values(&[e.reason()])
                 .inc();
-            if let FetchError::Status(s) = &e {
-                if *s == StatusCode::UNAUTHORIZED || *s == StatusCode::FORBIDDEN {
-                    tracing::error!(url = %url, system, status = %s, "the primary refused our agreement credential");
-                }
-            }
             tracing::warn!(url = %url, system, error = %e, "fill failed");
             fill.set_failed(e.client_status(), &e.to_string());
         }
     }
     drop(guard);
-}
-
-async fn request(
-    p: &Upstream,
-    url: &url::Url,
-    system: &str,
-) -> Result<http::Response<Incoming>, FetchError> {
-    let mut req = Request::get(url.as_str())
-        .header(header::USER_AGENT, USER_AGENT)
-        .header(header::ACCEPT_ENCODING, "identity")
-        .header("x-mcdata-system", p.settings.system_id.as_str());
-    if let Some(cred) = p.credential_for(system) {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {cred}"));
-    }
-    let req = req
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| FetchError::Connect(e.to_string()))?;
-    match tokio::time::timeout(p.settings.header_timeout, p.client.request(req)).await {
-        Err(_) => Err(FetchError::HeaderTimeout(p.settings.header_timeout)),
-        Ok(Err(e)) => Err(FetchError::Connect(crate::support::error_chain::chain(&e))),
-        Ok(Ok(resp)) => Ok(resp),
-    }
 }
 
 fn content_length(h: &HeaderMap) -> Result<Option<u64>, FetchError> {
@@ -179,26 +171,131 @@ fn file_name(h: &HeaderMap) -> Option<String> {
     Some(rest.trim().trim_matches('"').to_string()).filter(|n| !n.is_empty())
 }
 
-async fn fetch(
-    p: &Upstream,
-    fill: &Fill,
-    url: &url::Url,
-    system: &str,
-    try_store: bool,
-) -> Result<&'static str, FetchError> {
-    let resp = request(p, url, system).await?;
-    if resp.status() != StatusCode::OK {
-        return Err(FetchError::Status(resp.status()));
+/// True for a status whose response never has content (RFC 9110 §6.4.1).
+fn bodiless(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
+/// What a fill learned of the primary's response head, for publishing.
+struct Head {
+    status: StatusCode,
+    fields: Vec<(String, String)>,
+    timing: Timing,
+    lifetime: u64,
+    initial_age: u64,
+    keep_for: u64,
+    no_cache: bool,
+    vary: Vec<String>,
+    secondary: String,
+    etag: Option<String>,
+    content_type: String,
+    last_modified: Option<SystemTime>,
+    file_name: Option<String>,
+}
+
+async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static str, FetchError> {
+    let url = &r.url;
+    let request_time = SystemTime::now();
+    let resp = forward::send(
+        p,
+        &Upstreamed {
+            method: Method::GET,
+            url,
+            system: &r.system,
+            fields: &r.fields,
+            via: r.via.as_ref(),
+            if_none_match: r.stale.as_ref().and_then(|m| m.field("etag")),
+            if_modified_since: r.stale.as_ref().and_then(|m| m.field("last-modified")),
+        },
+    )
+    .await?;
+    let timing = Timing {
+        request_time,
+        response_time: SystemTime::now(),
+    };
+    let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        tracing::error!(url = %url, system = r.system, status = %status, "the primary refused our agreement credential");
+        p.metrics
+            .upstream_failures
+            .with_label_values(&["status"])
+            .inc();
+    }
+    if status == StatusCode::NOT_MODIFIED {
+        return match &r.stale {
+            Some(stale) => {
+                super::revalidate::freshen(
+                    p,
+                    fill,
+                    stale,
+                    resp.headers(),
+                    &r.cache_control,
+                    &timing,
+                )
+                .await
+            }
+            None => Err(FetchError::Status(status)),
+        };
     }
     let (parts, mut body) = resp.into_parts();
     let h = &parts.headers;
-    let total = content_length(h)?;
+    let total = if bodiless(status) {
+        Some(0)
+    } else {
+        content_length(h)?
+    };
     let max = p.settings.max_object_bytes;
     if total.is_some_and(|t| t > max) {
         return Err(FetchError::TooLarge(max));
     }
-    let now = SystemTime::now();
-    let storability = p.settings.policy.decide(h, now);
+    let decision = p
+        .settings
+        .policy
+        .decide(&Method::GET, status, &r.cache_control, h, &timing);
+    let resp_cc = directives::parse(h);
+    let stored = fields::to_store(h, &resp_cc);
+    let vary_fields = vary::vary_fields(h);
+    let (vary, secondary) = match &vary_fields {
+        VaryFields::Fields(f) => (f.clone(), vary::secondary_key(f, &r.fields)),
+        _ => (Vec::new(), String::new()),
+    };
+    let head = match decision {
+        Decision::Keep {
+            lifetime,
+            initial_age,
+            keep_for,
+        } => Some(Head {
+            status,
+            fields: stored.clone(),
+            timing,
+            lifetime: lifetime.as_secs(),
+            initial_age: initial_age.as_secs(),
+            keep_for: keep_for.as_secs().max(1),
+            no_cache: resp_cc.no_cache_unqualified(),
+            vary: vary.clone(),
+            secondary: secondary.clone(),
+            etag: text(h, header::ETAG).filter(|e| !e.starts_with("W/")),
+            content_type: text(h, header::CONTENT_TYPE)
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            last_modified: h
+                .get(header::LAST_MODIFIED)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| httpdate::parse_http_date(s).ok()),
+            file_name: file_name(h),
+        }),
+        Decision::Pass(reason) => {
+            tracing::debug!(url = %url, status = %status, reason, "response not kept");
+            // A full answer to a revalidation replaces the stored copy; one we may not keep
+            // leaves nothing behind (a 5xx leaves the stale copy alone).
+            if r.stale.is_some() && !status.is_server_error() {
+                p.index.remove(fill.key()).await;
+            }
+            None
+        }
+    };
+    let keep = head.is_some();
     let expected = repr_digest_sha256(h);
     // The digest is computed only to check the primary's: a copy without one is checked by
     // its length alone, as nginx and Varnish do (hashing costs ~0.7 s of CPU per GiB).
@@ -207,17 +304,12 @@ async fn fetch(
     } else {
         Hashing::Off
     };
-    let key = fill.key().clone();
     let version = uuid::Uuid::new_v4().to_string();
-    let object = EntryMeta::object_key(key.as_str(), &version);
-    let (keep, expires) = match storability {
-        Storability::Keep { ttl } => (true, Some(now + ttl)),
-        Storability::Pass(_) => (false, None),
-    };
+    let object = EntryMeta::object_key(fill.key().as_str(), &version);
     // A copy we may not keep never touches the store: it only goes through the spool.
     let writer = if !keep {
         None
-    } else if !try_store || p.health.resting() {
+    } else if !r.try_store || p.health.resting() {
         tracing::debug!(url = %url, "the store rests after a failure: passing through");
         bypass(p, fill, url, "rest", None);
         None
@@ -231,25 +323,15 @@ async fn fetch(
         }
     };
     let mut sink = Sink::new(writer, &p.settings.spool_dir, hashing).await?;
-    let rep = Representation {
-        len: total,
-        content_type: text(h, header::CONTENT_TYPE)
-            .unwrap_or_else(|| "application/octet-stream".into()),
-        etag: text(h, header::ETAG).filter(|e| !e.starts_with("W/")),
-        last_modified: h
-            .get(header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| httpdate::parse_http_date(s).ok()),
-        expires,
-        sha256: expected,
-        file_name: file_name(h),
-        no_store: !keep,
-    };
+    let initial_age = crate::cache::freshness::corrected_initial_age(h, &timing).as_secs();
     fill.set_ready(
         FillHead {
-            rep: rep.clone(),
+            replay: Arc::new(Replay::new(status.as_u16(), &stored, total, None, &p.via)),
             file: sink.readers(),
             keep,
+            age: initial_age,
+            vary: vary_fields,
+            secondary,
         },
         total,
     );
@@ -302,25 +384,41 @@ async fn fetch(
     if !keep {
         return Ok("passed through");
     }
-    let Some(writer) = sink.into_writer() else {
+    let (Some(writer), Some(head)) = (sink.into_writer(), head) else {
         return Ok("served without keeping a copy: the store failed");
     };
     if fill.is_cancelled() {
         return Ok("purged during fill, not kept");
     }
+    let base = CacheKey::of(url);
+    let key = if head.vary.is_empty() {
+        base.clone()
+    } else {
+        base.with_secondary(&head.secondary)
+    };
     let entry = Entry {
-        key: &key,
         url,
-        system,
+        system: &r.system,
         object,
-        rep: &rep,
+        head,
         sha,
         version: &version,
-        now,
     };
     match publish(p, writer, entry).await {
-        Ok(()) => {
+        Ok(meta) => {
             p.health.succeeded();
+            if r.stale.is_some() {
+                p.metrics
+                    .cache_revalidations
+                    .with_label_values(&["replaced"])
+                    .inc();
+            }
+            p.index.set_vary(&base, &meta.vary).await;
+            if key != *fill.key() && r.stale.is_some() {
+                // The revalidated copy was stored under another variant: drop it.
+                p.index.remove(fill.key()).await;
+            }
+            p.index.insert(&key, meta).await;
             undo_if_cancelled(p, fill, &key).await;
             Ok("stored")
         }
@@ -346,44 +444,55 @@ fn bypass(p: &Upstream, fill: &Fill, url: &url::Url, op: &str, error: Option<&St
 
 /// What the index will know of a stored copy.
 struct Entry<'a> {
-    key: &'a CacheKey,
     url: &'a url::Url,
     system: &'a str,
     object: String,
-    rep: &'a Representation,
+    head: Head,
     /// The verified digest, when the primary sent one.
     sha: Option<[u8; 32]>,
     version: &'a str,
-    now: SystemTime,
 }
 
-/// Finish the body, write its sidecar, index it; on failure, the store operation and error.
+/// Finish the body and write its sidecar; on failure, the store operation and error.
 async fn publish(
     p: &Upstream,
     writer: Box<dyn BlobWriter>,
     e: Entry<'_>,
-) -> Result<(), (&'static str, StoreError)> {
+) -> Result<Arc<EntryMeta>, (&'static str, StoreError)> {
     let written = writer.finish().await.map_err(|err| ("finish", err))?;
+    let h = e.head;
+    let response_time = unix(h.timing.response_time);
     let meta = EntryMeta {
         url: e.url.as_str().to_string(),
         system: e.system.to_string(),
         object: e.object,
         len: written.len,
         sha256: e.sha.as_ref().map(|s| to_hex(s)).unwrap_or_default(),
-        content_type: e.rep.content_type.clone(),
+        content_type: h.content_type,
         // Without a strong ETag from the primary, the copy's own: its digest, or else the
-        // id of this copy (a new fill is a new version).
-        etag: e.rep.etag.clone().or_else(|| {
+        // id of this copy (a new fill is a new version). Served only when the primary sent
+        // no validator at all.
+        etag: h.etag.or_else(|| {
             let tag = e
                 .sha
                 .as_ref()
                 .map_or_else(|| e.version.to_string(), |s| to_hex(s));
             Some(format!("\"{tag}\""))
         }),
-        last_modified: e.rep.last_modified.map(unix),
-        file_name: e.rep.file_name.clone(),
-        stored_at: unix(e.now),
-        expires_at: e.rep.expires.map(unix).unwrap_or(0),
+        last_modified: h.last_modified.map(unix),
+        file_name: h.file_name,
+        stored_at: response_time,
+        expires_at: response_time.saturating_add(h.keep_for),
+        format: FORMAT,
+        status: h.status.as_u16(),
+        fields: h.fields,
+        response_time,
+        initial_age: h.initial_age,
+        lifetime: h.lifetime,
+        no_cache: h.no_cache,
+        vary: h.vary,
+        secondary: h.secondary,
+        derived: Default::default(),
     };
     let json =
         serde_json::to_vec(&meta).map_err(|err| ("put", StoreError::Task(err.to_string())))?;
@@ -391,8 +500,7 @@ async fn publish(
         let _ = p.store.delete(&meta.object).await;
         return Err(("put", err));
     }
-    p.index.insert(e.key, Arc::new(meta)).await;
-    Ok(())
+    Ok(Arc::new(meta))
 }
 
 /// A purge that raced with publishing wins: the copy is dropped again.

@@ -12,18 +12,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use moka::future::Cache;
 
-use crate::http::representation::Prepared;
-
 /// Default budget of the memory tier (`cache-memory-bytes`).
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
 /// Default largest copy held in memory (`cache-memory-max-object-bytes`).
 pub const DEFAULT_MEMORY_MAX_OBJECT_BYTES: u64 = 1024 * 1024;
 
-/// A copy held in memory: its body and its representation with the headers that do not
-/// change between requests formatted once.
+/// A copy's body held in memory (its head is the entry's, formatted once there).
 pub struct MemoryCopy {
     pub body: Bytes,
-    pub prepared: Prepared,
 }
 
 /// Bodies of at most `max_object` bytes, `budget` bytes in all (least recently used out).
@@ -92,13 +88,9 @@ impl MemoryTier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::representation::Representation;
 
     fn copy(body: impl Into<Bytes>) -> MemoryCopy {
-        MemoryCopy {
-            body: body.into(),
-            prepared: Prepared::new(Representation::default()),
-        }
+        MemoryCopy { body: body.into() }
     }
 
     #[tokio::test]

@@ -10,8 +10,10 @@
 //! copy (`purge`).
 
 pub mod fetch;
+pub mod forward;
 pub mod memory;
 mod purge;
+pub mod revalidate;
 mod serve;
 pub mod target;
 pub mod upstream;
@@ -79,6 +81,7 @@ impl Partner {
             memory::MemoryTier::new(settings.memory_bytes, settings.memory_max_object_bytes);
         let counters = CacheCounters::new(&metrics);
         let upstream = Upstream {
+            via: format!("1.1 {}", settings.system_id),
             health: StoreHealth::new(settings.store_retry_after, metrics.clone()),
             settings,
             client,

@@ -1,5 +1,6 @@
-//! `DELETE /<original URL>` from the primary that owns the file: its copy (and a fill
-//! running for it) is dropped here, the memory tier included.
+//! `DELETE /<original URL>` from the primary that owns the file: every stored response of
+//! that URL (all its variants, and fills running for them) is dropped here, the memory tier
+//! included; a 404 or 410 copy as much as a 200.
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -29,11 +30,13 @@ impl Partner {
         }
         let key = CacheKey::of(url);
         let up = &self.upstream;
-        let cancelled = self.fills.cancel(&key);
-        if let Some(meta) = up.index.get(&key).await {
+        // Every stored response of the URL: all its variants (RFC 9111 §4.1).
+        let cancelled = self.fills.cancel_url(&key);
+        let dropped = up.index.remove_url(url.as_str()).await;
+        for meta in &dropped {
             self.memory.remove(&meta.object).await;
         }
-        let removed = up.index.remove(&key).await;
+        let removed = !dropped.is_empty();
         let result = if removed || cancelled {
             "dropped"
         } else {

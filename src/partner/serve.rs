@@ -1,6 +1,10 @@
-//! Serving GET and HEAD of a prefixed URL: a hit from the store or the memory tier, or a
-//! miss that starts or joins the fill for its key and streams from it as it grows. Every
-//! request is counted once in `mcdata_cache_requests_total` by how it was answered.
+//! Serving GET and HEAD of a prefixed URL as an RFC 9111 shared cache: the stored response
+//! for the request's key (its secondary key too when the URL's responses `Vary`, §4.1) is
+//! used when fresh or when the request allows it stale (§4.2, §5.2.1); a stale one with a
+//! validator is revalidated (§4.3) by a conditional fill, coalesced like any fill; otherwise
+//! the request starts or joins the fill for its key and streams from it as it grows. A HEAD
+//! without a usable copy is forwarded as HEAD. Every request is counted once in
+//! `mcdata_cache_requests_total` by how it was answered.
 
 use std::sync::Arc;
 
@@ -10,26 +14,38 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use prometheus::IntCounter;
 
+use std::time::{Duration, SystemTime};
+
+use http::{header, HeaderMap, Method};
+
+use super::fetch::{self, FillRequest};
+use super::forward;
 use super::memory::MemoryCopy;
-use super::{fetch, Partner};
-use crate::cache::fill::Joined;
+use super::revalidate::header_map;
+use super::Partner;
+use crate::cache::directives::{self, CacheControl};
+use crate::cache::fill::{Fill, Joined};
+use crate::cache::freshness::{self, Use};
+use crate::cache::vary::{self, VaryFields};
 use crate::cache::{CacheKey, EntryMeta, HeadState};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
 use crate::http::file_body;
-use crate::http::representation::{Prepared, Span};
+use crate::http::representation::Span;
 use crate::http::sendfile::SendfileSlot;
 use crate::http::stream_body;
 use crate::metrics::Metrics;
 use crate::storage::{BlobBody, Growth, StoreError};
 
 /// How a response was produced, for the `X-Cache` header.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum CacheStatus {
     Hit,
     Miss,
     Coalesced,
     Pass,
+    /// Served from a stale copy the primary just confirmed with a 304.
+    Revalidated,
 }
 
 impl CacheStatus {
@@ -39,6 +55,7 @@ impl CacheStatus {
             CacheStatus::Miss => "MISS",
             CacheStatus::Coalesced => "MISS; coalesced",
             CacheStatus::Pass => "PASS",
+            CacheStatus::Revalidated => "REVALIDATED",
         }
     }
 }
@@ -51,6 +68,7 @@ pub(super) struct CacheCounters {
     miss: IntCounter,
     coalesced: IntCounter,
     pass: IntCounter,
+    revalidated: IntCounter,
     served: IntCounter,
 }
 
@@ -62,6 +80,7 @@ impl CacheCounters {
             miss: result("miss"),
             coalesced: result("coalesced"),
             pass: result("pass"),
+            revalidated: result("revalidated"),
             served: metrics.bytes_served.with_label_values(&["partner"]),
         }
     }
@@ -73,9 +92,53 @@ impl CacheCounters {
             CacheStatus::Miss => &self.miss,
             CacheStatus::Coalesced => &self.coalesced,
             CacheStatus::Pass => &self.pass,
+            CacheStatus::Revalidated => &self.revalidated,
         }
         .inc();
     }
+}
+
+/// What a request asks of the cache (RFC 9111 §5.2.1), parsed only when it has any.
+struct Asked {
+    cc: CacheControl,
+    pragma_no_cache: bool,
+}
+
+impl Asked {
+    fn of(h: &HeaderMap) -> Option<Asked> {
+        (h.contains_key(header::CACHE_CONTROL) || h.contains_key(header::PRAGMA)).then(|| Asked {
+            cc: directives::parse(h),
+            pragma_no_cache: directives::pragma_no_cache(h),
+        })
+    }
+}
+
+/// Whether `meta` may answer a request asking `asked` now (RFC 9111 §4.2, §5.2).
+fn use_of(meta: &EntryMeta, asked: Option<&Asked>, now: SystemTime) -> Use {
+    let age = meta.age(now);
+    let Some(asked) = asked else {
+        // The fast path: no request directives.
+        return if !meta.no_cache && meta.lifetime > age {
+            Use::Fresh
+        } else {
+            Use::Revalidate
+        };
+    };
+    let stored_cc = directives::parse(&header_map(
+        &meta
+            .fields
+            .iter()
+            .filter(|(n, _)| n == "cache-control")
+            .cloned()
+            .collect::<Vec<_>>(),
+    ));
+    freshness::usable(
+        Duration::from_secs(meta.lifetime),
+        Duration::from_secs(age),
+        &stored_cc,
+        &asked.cc,
+        asked.pragma_no_cache,
+    )
 }
 
 impl Partner {
@@ -86,8 +149,14 @@ impl Partner {
         system: String,
     ) -> Result<Response<Body>, ApiError> {
         self.access.require_user(req.headers())?;
-        let key = CacheKey::of(&url);
         let up = &self.upstream;
+        let base = CacheKey::of(&url);
+        let asked = Asked::of(req.headers());
+        let view = forward::view(req.headers());
+        let key = match up.index.vary_of(&base).await {
+            Some(fields) => base.with_secondary(&vary::secondary_key(&fields, &view)),
+            None => base.clone(),
+        };
         // While the store rests after a failure, even indexed copies are passed through.
         let mut try_store = !up.health.resting();
         let indexed = if try_store {
@@ -95,50 +164,136 @@ impl Partner {
         } else {
             None
         };
+        let mut stale = None;
         if let Some(meta) = indexed {
-            match self.serve_hit(&req, &meta).await {
-                Ok(resp) => return Ok(resp),
-                Err(StoreError::NotFound(_)) => {
-                    tracing::warn!(url = %url, "indexed copy missing from storage; refetching");
-                    up.index.remove(&key).await;
+            let usable = match use_of(&meta, asked.as_ref(), SystemTime::now()) {
+                Use::Fresh | Use::ServeStale => true,
+                Use::Revalidate => false,
+            };
+            if usable {
+                match self.serve_hit(&req, &meta, CacheStatus::Hit).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(StoreError::NotFound(_)) => {
+                        tracing::warn!(url = %url, "indexed copy missing from storage; refetching");
+                        up.index.remove(&key).await;
+                    }
+                    Err(e) => {
+                        // The store fails: serve from the primary without keeping a copy.
+                        up.health.failed("open", &e);
+                        tracing::warn!(url = %url, error = %e, "cannot read the stored copy; passing through from the primary without caching");
+                        try_store = false;
+                    }
                 }
-                Err(e) => {
-                    // The store fails: serve from the primary without keeping a copy.
-                    up.health.failed("open", &e);
-                    tracing::warn!(url = %url, error = %e, "cannot read the stored copy; passing through from the primary without caching");
-                    try_store = false;
+            } else if meta.has_validator() {
+                stale = Some(meta);
+            }
+        }
+        if asked.as_ref().is_some_and(|a| a.cc.only_if_cached) {
+            // RFC 9111 §5.2.1.7: no stored response may be used, and the primary is not asked.
+            return Err(ApiError::GatewayTimeout(
+                "only-if-cached: no stored response can answer this request".into(),
+            ));
+        }
+        let cache_control = asked.map(|a| a.cc).unwrap_or_default();
+        if req.method() == Method::HEAD && stale.is_none() && !self.fills.is_running(&key) {
+            return self.forward_head(&req, &url, &system, &view).await;
+        }
+        let mut fill_req = FillRequest {
+            via: forward::via(up, req.headers()),
+            url,
+            system,
+            fields: view,
+            cache_control,
+            stale,
+            try_store,
+        };
+        let mut key = key;
+        // At most twice: a fill whose response varies on fields this request differs in
+        // cannot serve it (RFC 9111 §4.1), which then starts its own.
+        for _ in 0..2 {
+            let (fill, status, counted) = self.join_or_start(&key, &mut fill_req);
+            match fill.head().await {
+                HeadState::Ready(head) => {
+                    let own = match &head.vary {
+                        VaryFields::Star => Some(uuid::Uuid::new_v4().to_string()),
+                        VaryFields::Fields(f) => Some(vary::secondary_key(f, &fill_req.fields))
+                            .filter(|mine| *mine != head.secondary),
+                        VaryFields::None => None,
+                    };
+                    match own {
+                        Some(secondary) if status == CacheStatus::Coalesced => {
+                            key = base.with_secondary(&secondary);
+                            fill_req.stale = None;
+                        }
+                        _ => return self.serve_fill(&req, &fill, &head, status, counted),
+                    }
+                }
+                HeadState::Revalidated(meta) => {
+                    if !counted {
+                        self.counters.count(CacheStatus::Revalidated);
+                    }
+                    return self
+                        .serve_hit(&req, &meta, CacheStatus::Revalidated)
+                        .await
+                        .map_err(ApiError::from);
+                }
+                HeadState::Refused(r) => {
+                    return Err(match r.status.as_u16() {
+                        503 => ApiError::Unavailable(r.reason.clone()),
+                        504 => ApiError::GatewayTimeout(r.reason.clone()),
+                        _ => ApiError::BadGateway(r.reason.clone()),
+                    })
+                }
+                HeadState::Connecting => {
+                    return Err(ApiError::Internal("fill head not ready".into()))
                 }
             }
         }
-        let (fill, status) = match self.fills.join_or_start(&key) {
+        Err(ApiError::BadGateway(
+            "the primary's responses vary on this request in a way no fill could serve".into(),
+        ))
+    }
+
+    /// Join the fill running for `key`, or start one for `r`; and whether this request has
+    /// been counted (a plain miss is counted when it starts its fill, anything else once
+    /// the outcome is known).
+    fn join_or_start(&self, key: &CacheKey, r: &mut FillRequest) -> (Arc<Fill>, CacheStatus, bool) {
+        match self.fills.join_or_start(key) {
             Joined::Started(fill, guard) => {
-                self.counters.count(CacheStatus::Miss);
+                let revalidating = r.stale.is_some();
+                let request = FillRequest {
+                    url: r.url.clone(),
+                    system: r.system.clone(),
+                    fields: r.fields.clone(),
+                    via: r.via.clone(),
+                    cache_control: r.cache_control.clone(),
+                    stale: r.stale.take(),
+                    try_store: r.try_store,
+                };
                 tokio::spawn(fetch::run(
                     self.upstream.clone(),
                     fill.clone(),
                     guard,
-                    url.clone(),
-                    system,
-                    try_store,
+                    request,
                 ));
-                (fill, CacheStatus::Miss)
+                if !revalidating {
+                    self.counters.count(CacheStatus::Miss);
+                }
+                (fill, CacheStatus::Miss, !revalidating)
             }
-            Joined::Joined(fill) => (fill, CacheStatus::Coalesced),
-        };
-        let head = match fill.head().await {
-            HeadState::Ready(h) => h,
-            HeadState::Refused(r) => {
-                return Err(match r.status.as_u16() {
-                    404 => ApiError::NotFound(r.reason.clone()),
-                    410 => ApiError::Gone(r.reason.clone()),
-                    503 => ApiError::Unavailable(r.reason.clone()),
-                    504 => ApiError::GatewayTimeout(r.reason.clone()),
-                    _ => ApiError::BadGateway(r.reason.clone()),
-                })
-            }
-            HeadState::Connecting => return Err(ApiError::Internal("fill head not ready".into())),
-        };
-        let joined = matches!(status, CacheStatus::Coalesced);
+            Joined::Joined(fill) => (fill, CacheStatus::Coalesced, false),
+        }
+    }
+
+    /// A response streamed from a fill as its body grows.
+    fn serve_fill(
+        &self,
+        req: &Request<Incoming>,
+        fill: &Fill,
+        head: &crate::cache::fill::FillHead,
+        status: CacheStatus,
+        counted: bool,
+    ) -> Result<Response<Body>, ApiError> {
         let complete = matches!(*fill.growth().borrow(), Growth::Complete { .. });
         let status = match status {
             _ if !head.keep || fill.is_bypassed() => CacheStatus::Pass,
@@ -146,11 +301,12 @@ impl Partner {
             CacheStatus::Coalesced if complete => CacheStatus::Hit,
             s => s,
         };
-        // The leader was counted as a miss when it started the fill; joiners count now.
-        if joined {
+        // The leader of a plain fill was counted as a miss when it started; joiners and
+        // the leader of a revalidation count now.
+        if !counted {
             self.counters.count(status);
         }
-        let plan = match head.rep.plan(req.method(), req.headers()) {
+        let plan = match head.replay.plan(req.method(), req.headers(), head.age) {
             Ok(p) => p,
             Err(resp) => return Ok(with_cache_status(*resp, status)),
         };
@@ -172,36 +328,105 @@ impl Partner {
         Ok(with_cache_status(resp, status))
     }
 
-    /// Serve a fresh indexed copy. Small copies are served from the memory tier (read
-    /// whole from the store once); others from the store, a local file with `sendfile`
-    /// when the connection allows it. Conditional and HEAD requests are answered from the
-    /// index alone; a body is opened for exactly the span it sends.
+    /// A HEAD without a usable copy is forwarded as HEAD (RFC 9110 §9.3.2): the primary's
+    /// status and fields, no body, nothing stored.
+    async fn forward_head(
+        &self,
+        req: &Request<Incoming>,
+        url: &url::Url,
+        system: &str,
+        view: &HeaderMap,
+    ) -> Result<Response<Body>, ApiError> {
+        let up = &self.upstream;
+        let via = forward::via(up, req.headers());
+        let request_time = SystemTime::now();
+        let sent = forward::send(
+            up,
+            &forward::Upstreamed {
+                method: Method::HEAD,
+                url,
+                system,
+                fields: view,
+                via: via.as_ref(),
+                if_none_match: None,
+                if_modified_since: None,
+            },
+        )
+        .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                up.metrics
+                    .upstream_failures
+                    .with_label_values(&[e.reason()])
+                    .inc();
+                tracing::warn!(url = %url, system, error = %e, "HEAD to the primary failed");
+                return Err(match e.client_status().as_u16() {
+                    504 => ApiError::GatewayTimeout(e.to_string()),
+                    _ => ApiError::BadGateway(e.to_string()),
+                });
+            }
+        };
+        self.counters.count(CacheStatus::Miss);
+        let timing = freshness::Timing {
+            request_time,
+            response_time: SystemTime::now(),
+        };
+        let h = resp.headers();
+        let len = h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        let stored = crate::cache::fields::to_store(h, &directives::parse(h));
+        let replay =
+            crate::http::replay::Replay::new(resp.status().as_u16(), &stored, len, None, &up.via);
+        let age = freshness::corrected_initial_age(h, &timing).as_secs();
+        let plan = match replay.plan(&Method::HEAD, &HeaderMap::new(), age) {
+            Ok(p) => p,
+            Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Miss)),
+        };
+        let resp = plan
+            .response
+            .body(body::empty())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(with_cache_status(resp, CacheStatus::Miss))
+    }
+
+    /// Serve an indexed copy. Small copies are served from the memory tier (read whole from
+    /// the store once); others from the store, a local file with `sendfile` when the
+    /// connection allows it. Conditional and HEAD requests are answered from the index
+    /// alone; a body is opened for exactly the span it sends.
     async fn serve_hit(
         &self,
         req: &Request<Incoming>,
         meta: &EntryMeta,
+        status: CacheStatus,
     ) -> Result<Response<Body>, StoreError> {
         let up = &self.upstream;
+        let replay = meta.replay(&up.via);
+        let age = meta.age(SystemTime::now());
+        let counted = |c: &CacheCounters| {
+            if status == CacheStatus::Hit {
+                c.count(CacheStatus::Hit);
+            }
+        };
         if self.memory.admits(meta.len) {
             let copy = match self.memory.get(&meta.object).await {
                 Some(copy) => copy,
                 None => {
                     let body = read_whole(up.store.open(&meta.object, None).await?).await?;
                     up.health.succeeded();
-                    let copy = MemoryCopy {
-                        body,
-                        prepared: Prepared::new(meta.representation()),
-                    };
-                    self.memory.insert(&meta.object, copy).await
+                    self.memory.insert(&meta.object, MemoryCopy { body }).await
                 }
             };
-            return Ok(self.hit_from_memory(req, &copy));
+            counted(&self.counters);
+            return Ok(self.hit_from_memory(req, &replay, age, &copy, status));
         }
-        let plan = match meta.representation().plan(req.method(), req.headers()) {
+        let plan = match replay.plan(req.method(), req.headers(), age) {
             Ok(p) => p,
             Err(resp) => {
-                self.counters.count(CacheStatus::Hit);
-                return Ok(with_cache_status(*resp, CacheStatus::Hit));
+                counted(&self.counters);
+                return Ok(with_cache_status(*resp, status));
             }
         };
         let blob = match plan.span {
@@ -213,7 +438,7 @@ impl Partner {
             ),
         };
         up.health.succeeded();
-        self.counters.count(CacheStatus::Hit);
+        counted(&self.counters);
         let slot = req.extensions().get::<SendfileSlot>();
         let body = match blob {
             Some(b) => stream_body::from_blob_via(slot, b, plan.span, self.counters.served.clone()),
@@ -223,15 +448,21 @@ impl Partner {
             .response
             .body(body)
             .map_err(|e| StoreError::Task(e.to_string()))?;
-        Ok(with_cache_status(resp, CacheStatus::Hit))
+        Ok(with_cache_status(resp, status))
     }
 
     /// A hit on a copy held in the memory tier: no file, no blocking read.
-    fn hit_from_memory(&self, req: &Request<Incoming>, copy: &MemoryCopy) -> Response<Body> {
-        self.counters.count(CacheStatus::Hit);
-        let plan = match copy.prepared.plan(req.method(), req.headers()) {
+    fn hit_from_memory(
+        &self,
+        req: &Request<Incoming>,
+        replay: &crate::http::replay::Replay,
+        age: u64,
+        copy: &MemoryCopy,
+        status: CacheStatus,
+    ) -> Response<Body> {
+        let plan = match replay.plan(req.method(), req.headers(), age) {
             Ok(p) => p,
-            Err(resp) => return with_cache_status(*resp, CacheStatus::Hit),
+            Err(resp) => return with_cache_status(*resp, status),
         };
         let part = match plan.span {
             Span::None => Bytes::new(),
@@ -246,7 +477,7 @@ impl Partner {
             body::full(part)
         };
         match plan.response.body(body) {
-            Ok(resp) => with_cache_status(resp, CacheStatus::Hit),
+            Ok(resp) => with_cache_status(resp, status),
             Err(e) => ApiError::Internal(e.to_string()).into_response(),
         }
     }

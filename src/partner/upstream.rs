@@ -24,6 +24,8 @@ pub struct Upstream {
     pub index: Index,
     pub health: StoreHealth,
     pub metrics: Metrics,
+    /// Our `Via` entry, `1.1 <system id>` (RFC 9110 §7.6.3), on requests and responses.
+    pub via: String,
 }
 
 impl Upstream {

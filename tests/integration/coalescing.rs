@@ -61,7 +61,7 @@ async fn hundred_cold_clients_one_upstream_fetch_streamed_to_all() {
     let origin = Origin::start().await;
     let body = data(32 * 1024 * 1024, 11);
     let want: [u8; 32] = Sha256::digest(&body).into();
-    let mut s = Script::new(body.clone());
+    let mut s = Script::new(body.clone()).cacheable();
     s.chunk = 512 * 1024;
     s.delay = Duration::from_millis(40); // 64 chunks: the fill lasts about 2.5 s
     let url = origin.script("/big", s);
@@ -104,7 +104,7 @@ async fn hundred_cold_clients_one_upstream_fetch_streamed_to_all() {
 async fn a_client_that_disconnects_does_not_cancel_the_fill() {
     let origin = Origin::start().await;
     let body = data(4 * 1024 * 1024, 12);
-    let mut s = Script::new(body.clone());
+    let mut s = Script::new(body.clone()).cacheable();
     s.chunk = 256 * 1024;
     s.delay = Duration::from_millis(20);
     let url = origin.script("/f", s);
@@ -137,7 +137,7 @@ async fn a_client_that_disconnects_does_not_cancel_the_fill() {
 async fn waiters_on_a_failing_fill_all_see_errors_and_nothing_is_kept() {
     let origin = Origin::start().await;
     let body = data(2 * 1024 * 1024, 13);
-    let mut s = Script::new(body);
+    let mut s = Script::new(body).cacheable();
     s.chunk = 128 * 1024;
     s.delay = Duration::from_millis(20);
     s.break_after = Some(1024 * 1024);

@@ -277,3 +277,18 @@ pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool 
     }
     f()
 }
+
+/// A partner system ("P") that has an agreement with a plain origin (`crate::plain_origin`,
+/// system id "O", credential `PLAIN_CRED`).
+pub async fn partner_of_plain(
+    origin: &crate::plain_origin::PlainOrigin,
+    tweak: impl FnOnce(&mut ContentServerConfig),
+) -> System {
+    let l = bind().await;
+    let t = tempfile::tempdir().unwrap();
+    let mut c = base_config("P", l.local_addr().unwrap(), t.path());
+    c.peers
+        .push(peer("O", origin.addr, crate::plain_origin::PLAIN_CRED));
+    tweak(&mut c);
+    start(l, c, Some(t)).await
+}

@@ -44,6 +44,12 @@ impl Script {
             content_length: true,
         }
     }
+    /// With explicit freshness (`Cache-Control: max-age=3600`): a partner keeps only what
+    /// the primary lets it keep (RFC 9111 §3), and a response without any freshness
+    /// information is not kept.
+    pub fn cacheable(self) -> Self {
+        self.header("cache-control", "max-age=3600")
+    }
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
         self

@@ -16,8 +16,9 @@ async fn wrong_partner_credential_is_refused_by_the_primary() {
     .await;
     let url = upload(&a, b"secret file", &[]).await;
     let r = get(&b.via(&url), &[]).await;
-    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
-    assert!(r.json()["reason"].as_str().unwrap().contains("403"));
+    // The primary's refusal is passed on as it answered (RFC 9110 §15), and counted.
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.json()["reason"].as_str().unwrap().contains("not valid"));
     assert_eq!(
         b.metric("mcdata_upstream_failures_total{reason=\"status\"}"),
         1.0
