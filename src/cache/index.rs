@@ -5,6 +5,7 @@
 //! the byte budget holds on S3 as on local disk.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,6 +36,8 @@ pub struct Index {
     /// The `Vary` fields of each URL (by primary key) whose latest stored response had
     /// one: which secondary key a request must be looked up under (RFC 9111 §4.1).
     vary: Cache<String, Arc<Vec<String>>>,
+    /// Set once any URL's response had `Vary`: until then lookups skip the markers.
+    any_vary: Arc<AtomicBool>,
     store: Arc<dyn BlobStore>,
     metrics: Metrics,
 }
@@ -122,6 +125,7 @@ impl Index {
         Index {
             cache,
             vary: Cache::new(VARY_MARKERS),
+            any_vary: Arc::new(AtomicBool::new(false)),
             store,
             metrics,
         }
@@ -156,14 +160,20 @@ impl Index {
     /// The `Vary` fields under which the responses of the URL with primary key `primary`
     /// are stored, if its latest stored response had any.
     pub async fn vary_of(&self, primary: &CacheKey) -> Option<Arc<Vec<String>>> {
+        if !self.any_vary.load(Ordering::Relaxed) {
+            return None;
+        }
         self.vary.get(primary.primary()).await
     }
 
     /// Remember (non-empty `fields`) or forget the `Vary` fields of a URL.
     pub async fn set_vary(&self, primary: &CacheKey, fields: &[String]) {
         if fields.is_empty() {
-            self.vary.invalidate(primary.primary()).await;
+            if self.any_vary.load(Ordering::Relaxed) {
+                self.vary.invalidate(primary.primary()).await;
+            }
         } else {
+            self.any_vary.store(true, Ordering::Relaxed);
             self.vary
                 .insert(primary.primary().to_string(), Arc::new(fields.to_vec()))
                 .await;

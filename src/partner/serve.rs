@@ -152,9 +152,14 @@ impl Partner {
         let up = &self.upstream;
         let base = CacheKey::of(&url);
         let asked = Asked::of(req.headers());
-        let view = forward::view(req.headers());
+        // The fields the primary would see: only needed for a secondary key or a fill, so
+        // a plain hit never builds them.
+        let mut view = None;
         let key = match up.index.vary_of(&base).await {
-            Some(fields) => base.with_secondary(&vary::secondary_key(&fields, &view)),
+            Some(fields) => {
+                let v = view.insert(forward::view(req.headers()));
+                base.with_secondary(&vary::secondary_key(&fields, v))
+            }
             None => base.clone(),
         };
         // While the store rests after a failure, even indexed copies are passed through.
@@ -195,6 +200,7 @@ impl Partner {
             ));
         }
         let cache_control = asked.map(|a| a.cc).unwrap_or_default();
+        let view = view.unwrap_or_else(|| forward::view(req.headers()));
         if req.method() == Method::HEAD && stale.is_none() && !self.fills.is_running(&key) {
             return self.forward_head(&req, &url, &system, &view).await;
         }

@@ -1158,3 +1158,75 @@ async fn rfc9110_9_3_2_head_on_miss_forwarded_as_head_then_get_fills() {
     assert_eq!(g.bytes().as_ref(), body.as_slice());
     assert_eq!(o.requests(), 2);
 }
+
+// ---------------------------------------------------------------------------------------
+// Added with the implementation
+// ---------------------------------------------------------------------------------------
+
+/// RFC 9111 §4.3 (and §4: one fill per key): twenty clients that find the same stale copy
+/// cost the primary one conditional request, answered once with a 304 for all of them;
+/// `mcdata_cache_revalidations_total` and `X-Cache: REVALIDATED` say so.
+#[tokio::test]
+async fn rfc9111_4_3_a_herd_on_a_stale_copy_costs_one_conditional_request() {
+    let o = PlainOrigin::start().await;
+    let body = data(50_000, 51);
+    let full =
+        Reply::ok(body.clone()).headers(&[("etag", "\"h1\""), ("cache-control", "max-age=1")]);
+    let not_modified = Reply::not_modified(&[("etag", "\"h1\""), ("cache-control", "max-age=60")])
+        .delayed(Duration::from_millis(300));
+    let url = o.on("/herd", crate::plain_origin::validating(full, not_modified));
+    let p = partner(&o).await;
+    assert_eq!(fetch(&p, &url, &[]).await.header("x-cache"), "MISS");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let target = p.via(&url);
+        tasks.push(tokio::spawn(async move { get(&target, &[]).await }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.bytes().as_ref(), body.as_slice());
+        assert_eq!(r.header("x-cache"), "REVALIDATED");
+    }
+    assert_eq!(o.requests(), 2, "one fill, one conditional request");
+    assert!(o.seen()[1].is_conditional());
+    assert_eq!(
+        p.metric("mcdata_cache_revalidations_total{result=\"not_modified\"}"),
+        1.0
+    );
+    assert_eq!(
+        p.metric("mcdata_cache_requests_total{result=\"revalidated\"}"),
+        20.0
+    );
+    assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "HIT");
+}
+
+/// RFC 9111 §5.2.2.4 (and §3.1): `no-cache="x-secret"` lets the response be stored and
+/// reused without validation, but never with the named field.
+#[tokio::test]
+async fn rfc9111_5_2_2_4_qualified_no_cache_drops_the_named_field_from_the_copy() {
+    let o = PlainOrigin::start().await;
+    let body = data(2000, 52);
+    let url = o.always(
+        "/qualified",
+        Reply::ok(body.clone()).headers(&[
+            ("cache-control", "max-age=60, no-cache=\"x-secret\""),
+            ("x-secret", "per-user"),
+            ("x-public", "shared"),
+        ]),
+    );
+    let p = partner(&o).await;
+    let miss = fetch(&p, &url, &[]).await;
+    assert_eq!(miss.header("x-cache"), "MISS");
+    let hit = get(&p.via(&url), &[]).await;
+    assert_eq!(hit.header("x-cache"), "HIT");
+    assert_eq!(hit.bytes().as_ref(), body.as_slice());
+    assert_eq!(hit.header("x-public"), "shared");
+    assert!(
+        hit.headers.get("x-secret").is_none(),
+        "the named field is not stored"
+    );
+    assert_eq!(o.requests(), 1);
+}

@@ -65,3 +65,58 @@ async fn partner_copies_expired_while_down_are_deleted_at_start() {
     p.restart().await;
     assert!(p.stored_files().is_empty(), "{:?}", p.stored_files());
 }
+
+/// Issue 10: a copy stored by the previous version (a sidecar without the stored response
+/// fields) still loads after an upgrade and is served, with the fields it modelled.
+#[tokio::test]
+async fn first_format_sidecars_load_after_an_upgrade() {
+    let origin = crate::origin::Origin::start().await;
+    let body = data(5000, 2);
+    let url = origin.script(
+        "/old",
+        crate::origin::Script::new(body.clone())
+            .header("cache-control", "max-age=600")
+            .header("etag", "\"old-1\""),
+    );
+    let mut p = partner_of(&origin, |_| {}).await;
+    assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "MISS");
+    assert!(
+        eventually(Duration::from_secs(5), || p
+            .stored_files()
+            .iter()
+            .any(|f| f.ends_with(".meta")))
+        .await
+    );
+    p.stop().await;
+    // Rewrite the sidecar as the previous version wrote it: only the modelled fields.
+    let meta = p
+        .stored_files()
+        .into_iter()
+        .find(|f| f.ends_with(".meta"))
+        .unwrap();
+    let path = p.dir.join(&meta);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let o = v.as_object_mut().unwrap();
+    for k in [
+        "format",
+        "status",
+        "fields",
+        "response_time",
+        "initial_age",
+        "lifetime",
+        "no_cache",
+        "vary",
+        "secondary",
+    ] {
+        o.remove(k);
+    }
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    p.restart().await;
+    let hit = get(&p.via(&url), &[]).await;
+    assert_eq!(hit.header("x-cache"), "HIT");
+    assert_eq!(hit.bytes().as_ref(), body.as_slice());
+    assert_eq!(hit.header("etag"), "\"old-1\"");
+    assert_eq!(hit.header("content-type"), "application/octet-stream");
+    assert!(hit.header("cache-control").starts_with("max-age="));
+    assert_eq!(origin.requests(), 1);
+}
