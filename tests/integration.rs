@@ -3,6 +3,8 @@
 
 #[path = "integration/harness.rs"]
 mod harness;
+#[path = "integration/moto.rs"]
+mod moto;
 #[path = "integration/origin.rs"]
 mod origin;
 #[path = "integration/plain_origin.rs"]
@@ -24,6 +26,8 @@ mod restart;
 mod s3;
 #[path = "integration/s3_partner.rs"]
 mod s3_partner;
+#[path = "integration/scale_out.rs"]
+mod scale_out;
 #[path = "integration/security.rs"]
 mod security;
 #[path = "integration/store_suite.rs"]

@@ -123,6 +123,9 @@ pub struct ContentServerConfig {
     pub upstream_idle_timeout: Duration,
     /// fsync bodies before publishing them (survives power loss, costs throughput).
     pub fsync: bool,
+    /// This instance's id among several instances of one system on one store (letters,
+    /// digits, `-`, `_`); names its delivery records. Default: a new random id per start.
+    pub instance_id: Option<String>,
     /// Service agreements with other systems.
     pub peers: Vec<Peer>,
     /// Local users; when empty, uploads and downloads need no token (development mode).
@@ -161,6 +164,7 @@ impl Default for ContentServerConfig {
             upstream_header_timeout: Duration::from_secs(30),
             upstream_idle_timeout: Duration::from_secs(30),
             fsync: true,
+            instance_id: None,
             peers: Vec::new(),
             users: Vec::new(),
         }
@@ -200,6 +204,19 @@ impl ContentServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.system_id.trim().is_empty() {
             return Err(invalid("system-id", "must not be empty"));
+        }
+        if let Some(id) = &self.instance_id {
+            let ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(invalid(
+                    "instance-id",
+                    "use 1 to 64 letters, digits, '-' or '_'",
+                ));
+            }
         }
         if self.default_file_availability > self.max_file_availability {
             return Err(invalid(
@@ -397,6 +414,9 @@ pub struct ContentServerArgs {
     /// fsync bodies before publishing them [default: true]. Example: --fsync false
     #[arg(long)]
     pub fsync: Option<bool>,
+    /// This instance's id among instances of one system on one store [default: random]
+    #[arg(long)]
+    pub instance_id: Option<String>,
     /// A service agreement (repeatable): SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL.
     /// Example: --peer B,http://127.0.0.1:8081,s3cret-ab
     #[arg(long = "peer", value_parser = parse_peer)]
@@ -436,6 +456,9 @@ impl ContentServerArgs {
             fsync,
             store_retry_after
         );
+        if self.instance_id.is_some() {
+            cfg.instance_id = self.instance_id.clone();
+        }
         if let Some(ttl) = self.cache_default_ttl {
             cfg.cache_default_ttl = Some(ttl);
         }

@@ -159,6 +159,10 @@ impl ContentServer {
                 max_upload_bytes: cfg.max_data_size_fd_bytes,
                 default_availability: cfg.default_file_availability,
                 max_availability: cfg.max_file_availability,
+                instance_id: cfg
+                    .instance_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
             },
             store.clone(),
             access.clone(),

@@ -98,6 +98,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(_) => ApiError::NotFound("no such file".into()),
+            StoreError::Conflict(key) => {
+                ApiError::Conflict(format!("{key} was changed by another writer; try again"))
+            }
             other => ApiError::Unavailable(format!("storage: {other}")),
         }
     }

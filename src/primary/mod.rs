@@ -2,6 +2,13 @@
 //! and to partner content servers (file retrieve, steps 11-12, recorded per partner system),
 //! expired after their availability, and removed on request (7.5.2.8) with purges sent to
 //! every partner that holds a copy.
+//!
+//! The store is the one source of truth, so that several instances of one system can share
+//! a bucket: a record not held in memory (or held longer than [`RECORD_TTL`]) is read from
+//! the store, a file unknown there is remembered as unknown for [`RECORD_TTL`] only, and a
+//! file is retired (removed or expired) by a conditional write on the version of its record
+//! that was read: exactly one instance wins and sends the notices and purges; the others
+//! re-read and find the tombstone, which is never overwritten.
 
 pub mod deliveries;
 pub mod notify;
@@ -12,7 +19,7 @@ mod upload;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -23,7 +30,7 @@ use crate::http::error::ApiError;
 use crate::http::representation::Span;
 use crate::http::stream_body;
 use crate::metrics::Metrics;
-use crate::storage::{BlobStore, StoreError};
+use crate::storage::{BlobStore, PutIf, StoreError};
 use crate::support::time::{from_unix, unix};
 use deliveries::Deliveries;
 use purge::Purger;
@@ -36,7 +43,24 @@ pub struct PrimarySettings {
     pub max_upload_bytes: u64,
     pub default_availability: Duration,
     pub max_availability: Duration,
+    /// This instance's id, unique among the instances on one store (its delivery records).
+    pub instance_id: String,
 }
+
+/// How long a record (or the absence of one) read from the store is trusted before it is
+/// read again: an upload, removal or expiry through another instance on the same bucket is
+/// seen here within this time.
+pub const RECORD_TTL: Duration = Duration::from_secs(1);
+
+/// A record as last read.
+struct Cached {
+    rec: Arc<FileRecord>,
+    read_at: Instant,
+}
+
+/// Ids the store had no record of, remembered for [`RECORD_TTL`] (bounded: any client can
+/// ask for any id).
+const UNKNOWN_IDS: u64 = 100_000;
 
 /// Something to tell when a file stops being available (the MCData server hooks in here
 /// to send FD network notifications).
@@ -48,7 +72,8 @@ pub struct Primary {
     store: Arc<dyn BlobStore>,
     access: Arc<Access>,
     metrics: Metrics,
-    files: RwLock<HashMap<String, Arc<FileRecord>>>,
+    files: RwLock<HashMap<String, Cached>>,
+    unknown: moka::future::Cache<String, ()>,
     deliveries: Arc<Deliveries>,
     purger: Arc<Purger>,
     hooks: RwLock<Vec<RemovalHook>>,
@@ -67,12 +92,17 @@ impl Primary {
         purger: Arc<Purger>,
     ) -> Self {
         Primary {
+            deliveries: Arc::new(Deliveries::new(store.clone(), &settings.instance_id)),
             settings,
-            deliveries: Arc::new(Deliveries::new(store.clone())),
+
             store,
             access,
             metrics,
             files: RwLock::new(HashMap::new()),
+            unknown: moka::future::Cache::builder()
+                .max_capacity(UNKNOWN_IDS)
+                .time_to_live(RECORD_TTL)
+                .build(),
             purger,
             hooks: RwLock::new(Vec::new()),
         }
@@ -91,19 +121,56 @@ impl Primary {
         format!("{}/files/{id}", self.settings.public_base)
     }
 
-    fn lookup(&self, id: &str) -> Option<Arc<FileRecord>> {
-        self.files
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+    /// The record of `id`: from memory while it is recent (a retired one always: a
+    /// tombstone never changes), else read through from the store.
+    async fn lookup(&self, id: &str) -> Result<Option<Arc<FileRecord>>, StoreError> {
+        if let Some(c) = self.files.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            let retired = c.rec.state != FileState::Available;
+            if retired || c.read_at.elapsed() < RECORD_TTL {
+                return Ok(Some(c.rec.clone()));
+            }
+        }
+        if self.unknown.contains_key(id) {
+            return Ok(None);
+        }
+        match self.read_record(id).await? {
+            Some((rec, _)) => {
+                let rec = Arc::new(rec);
+                self.put_record(rec.clone());
+                Ok(Some(rec))
+            }
+            None => {
+                self.unknown.insert(id.to_string(), ()).await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The stored record of `id` and its version.
+    async fn read_record(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FileRecord, crate::storage::Version)>, StoreError> {
+        let key = FileRecord::meta_key(id);
+        let Some((b, version)) = self.store.get_small_versioned(&key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice::<FileRecord>(&b)
+            .map(|rec| Some((rec, version)))
+            .map_err(|e| StoreError::Task(format!("unreadable file record {key}: {e}")))
     }
 
     fn put_record(&self, rec: Arc<FileRecord>) {
         self.files
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(rec.id.clone(), rec);
+            .insert(
+                rec.id.clone(),
+                Cached {
+                    rec,
+                    read_at: Instant::now(),
+                },
+            );
         self.refresh_gauge();
     }
 
@@ -114,6 +181,7 @@ impl Primary {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .map(|c| &c.rec)
             .filter(|r| r.effective_state(now) == FileState::Available)
             .count();
         self.metrics.primary_files.set(n as i64);
@@ -142,7 +210,13 @@ impl Primary {
                     self.files
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(rec.id.clone(), Arc::new(rec));
+                        .insert(
+                            rec.id.clone(),
+                            Cached {
+                                rec: Arc::new(rec),
+                                read_at: Instant::now(),
+                            },
+                        );
                     n += 1;
                 }
                 Err(e) => tracing::error!(key, error = %e, "unreadable file record"),
@@ -181,9 +255,10 @@ impl Primary {
         }
     }
 
-    fn available(&self, id: &str) -> Result<Arc<FileRecord>, ApiError> {
+    async fn available(&self, id: &str) -> Result<Arc<FileRecord>, ApiError> {
         let rec = self
             .lookup(id)
+            .await?
             .ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
         match rec.effective_state(SystemTime::now()) {
             FileState::Available => Ok(rec),
@@ -207,7 +282,7 @@ impl Primary {
             }
             c => c,
         };
-        let rec = self.available(id)?;
+        let rec = self.available(id).await?;
         let plan = match rec.representation().plan(req.method(), req.headers()) {
             Ok(p) => p,
             Err(resp) => return Ok(*resp),
@@ -276,7 +351,7 @@ impl Primary {
                 "delivery records are for local users".into(),
             ));
         }
-        if self.lookup(id).is_none() {
+        if self.lookup(id).await?.is_none() {
             return Err(ApiError::NotFound(format!("no file {id}")));
         }
         let rec = self.deliveries.get(id).await?;
@@ -296,7 +371,7 @@ impl Primary {
             Caller::User(u) => Some(u),
             Caller::Anonymous => None,
         };
-        let rec = self.available(id)?;
+        let rec = self.available(id).await?;
         if let (Some(owner), Some(user)) = (&rec.owner, &by) {
             if owner != user {
                 return Err(ApiError::Forbidden(format!(
@@ -304,7 +379,7 @@ impl Primary {
                 )));
             }
         }
-        let systems = self
+        let Some(systems) = self
             .retire(
                 &rec,
                 FileState::Removed {
@@ -312,7 +387,11 @@ impl Primary {
                     by,
                 },
             )
-            .await?;
+            .await?
+        else {
+            // Another instance retired it meanwhile: answer as if we had looked later.
+            return Err(ApiError::Gone(format!("file {id} is no longer available")));
+        };
         tracing::info!(file = id, partners = ?systems, "file removed");
         Ok(body::json(
             StatusCode::OK,
@@ -320,16 +399,49 @@ impl Primary {
         ))
     }
 
-    /// Move a file out of `Available`: record, delete the body, purge partners, run hooks.
-    async fn retire(&self, rec: &FileRecord, state: FileState) -> Result<Vec<String>, ApiError> {
-        let mut next = rec.clone();
+    /// Move a file out of `Available`, exactly once across instances: the record is
+    /// replaced only if it is still the version read (`PutIf::Unchanged`); the winner then
+    /// deletes the body, purges partners and runs the hooks, and returns the systems
+    /// purged. `None` when the file was already retired (by another instance): its
+    /// tombstone is kept as it is.
+    async fn retire(
+        &self,
+        rec: &FileRecord,
+        state: FileState,
+    ) -> Result<Option<Vec<String>>, ApiError> {
         let why = if matches!(state, FileState::Removed { .. }) {
             "removed"
         } else {
             "expired"
         };
-        next.state = state;
-        self.save_record(&next).await?;
+        let mut tries = 0;
+        let next = loop {
+            tries += 1;
+            let Some((current, version)) = self.read_record(&rec.id).await? else {
+                return Err(ApiError::NotFound(format!("no file {}", rec.id)));
+            };
+            if current.state != FileState::Available {
+                self.put_record(Arc::new(current));
+                return Ok(None);
+            }
+            let mut next = current;
+            next.state = state.clone();
+            let json = serde_json::to_vec(&next).map_err(|e| ApiError::Internal(e.to_string()))?;
+            match self
+                .store
+                .put_small_if(
+                    &FileRecord::meta_key(&rec.id),
+                    json.into(),
+                    PutIf::Unchanged(version),
+                )
+                .await
+            {
+                Ok(()) => break next,
+                // Changed by someone else since it was read: read it again.
+                Err(StoreError::Conflict(_)) if tries < 5 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
         self.put_record(Arc::new(next.clone()));
         if let Err(e) = self.store.delete(&FileRecord::body_key(&rec.id)).await {
             self.metrics
@@ -354,7 +466,7 @@ impl Primary {
         for hook in hooks {
             hook(&next, why);
         }
-        Ok(systems)
+        Ok(Some(systems))
     }
 
     /// Retire every file whose availability has ended.
@@ -365,6 +477,7 @@ impl Primary {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .map(|c| &c.rec)
             .filter(|r| r.state == FileState::Available && unix(now) >= r.expires_at)
             .cloned()
             .collect();
@@ -373,7 +486,8 @@ impl Primary {
                 .retire(&rec, FileState::Expired { at: rec.expires_at })
                 .await
             {
-                Ok(_) => tracing::info!(file = rec.id, "file expired"),
+                Ok(Some(_)) => tracing::info!(file = rec.id, "file expired"),
+                Ok(None) => tracing::debug!(file = rec.id, "file already retired elsewhere"),
                 Err(e) => tracing::error!(file = rec.id, error = %e, "could not expire file"),
             }
         }

@@ -17,8 +17,11 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+use object_store::{PutMode, PutOptions};
+
 use super::{
-    BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Hashing, Listed, StoreError, Written,
+    BlobBody, BlobStore, BlobWriter, BoxFut, Digesting, Hashing, Listed, PutIf, StoreError,
+    Version, Written,
 };
 
 const STAGING: &str = ".staging";
@@ -28,6 +31,8 @@ pub struct LocalBlobs {
     root: PathBuf,
     inner: LocalFileSystem,
     fsync: bool,
+    /// Serializes conditional updates (see `put_small_if`).
+    conditional: tokio::sync::Mutex<()>,
 }
 
 impl LocalBlobs {
@@ -39,7 +44,12 @@ impl LocalBlobs {
         let inner = LocalFileSystem::new_with_prefix(&root)?
             .with_fsync(fsync)
             .with_automatic_cleanup(true);
-        Ok(LocalBlobs { root, inner, fsync })
+        Ok(LocalBlobs {
+            root,
+            inner,
+            fsync,
+            conditional: tokio::sync::Mutex::new(()),
+        })
     }
 
     fn path_of(&self, key: &str) -> PathBuf {
@@ -120,6 +130,70 @@ impl BlobStore for LocalBlobs {
                 .put(&ObjPath::from(key), PutPayload::from_bytes(data))
                 .await?;
             Ok(())
+        })
+    }
+
+    fn get_small_versioned<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFut<'a, Result<Option<(Bytes, Version)>, StoreError>> {
+        Box::pin(async move {
+            match self.inner.get(&ObjPath::from(key)).await {
+                Ok(r) => {
+                    let version = Version {
+                        e_tag: r.meta.e_tag.clone(),
+                        version: r.meta.version.clone(),
+                    };
+                    Ok(Some((r.bytes().await?, version)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn put_small_if<'a>(
+        &'a self,
+        key: &'a str,
+        data: Bytes,
+        cond: PutIf,
+    ) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let path = ObjPath::from(key);
+            let conflict = || StoreError::Conflict(key.to_string());
+            match cond {
+                // Atomic on the file system (a hard link that fails when the name exists).
+                PutIf::Absent => {
+                    let opts = PutOptions {
+                        mode: PutMode::Create,
+                        ..Default::default()
+                    };
+                    match self
+                        .inner
+                        .put_opts(&path, PutPayload::from_bytes(data), opts)
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(object_store::Error::AlreadyExists { .. }) => Err(conflict()),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                // LocalFileSystem has no compare-and-swap: compare and write under this
+                // store's lock, atomic within the process that owns the directory.
+                PutIf::Unchanged(v) => {
+                    let _serial = self.conditional.lock().await;
+                    let current = match self.inner.head(&path).await {
+                        Ok(m) => m,
+                        Err(object_store::Error::NotFound { .. }) => return Err(conflict()),
+                        Err(e) => return Err(e.into()),
+                    };
+                    if current.e_tag != v.e_tag {
+                        return Err(conflict());
+                    }
+                    self.inner.put(&path, PutPayload::from_bytes(data)).await?;
+                    Ok(())
+                }
+            }
         })
     }
 

@@ -45,6 +45,30 @@ pub enum StoreError {
     Task(String),
     #[error("cannot use the store {store}: {reason}")]
     Unusable { store: String, reason: String },
+    /// A conditional write lost: the object exists ([`PutIf::Absent`]) or changed since it
+    /// was read ([`PutIf::Unchanged`]).
+    #[error("object {0} was written by someone else meanwhile")]
+    Conflict(String),
+}
+
+/// The version of a small object as it was read, so that a conditional write replaces
+/// exactly it (S3's `If-Match` on the ETag; object_store's `UpdateVersion`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub e_tag: Option<String>,
+    pub version: Option<String>,
+}
+
+/// When a conditional write of a small object may happen. On S3 (AWS, MinIO, R2) these are
+/// `If-None-Match: *` and `If-Match: <etag>`, atomic at the server, so that instances on
+/// one bucket can coordinate through it; on a local store they are atomic within the
+/// process that owns the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutIf {
+    /// Only if no object is at the key.
+    Absent,
+    /// Only if the object is still the version read.
+    Unchanged(Version),
 }
 
 impl StoreError {
@@ -230,6 +254,18 @@ pub trait BlobStore: Send + Sync + 'static {
     fn put_small<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFut<'a, Result<(), StoreError>>;
     /// Read a small object whole; `None` when it does not exist.
     fn get_small<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Option<Bytes>, StoreError>>;
+    /// Read a small object whole with its version, for a later [`BlobStore::put_small_if`].
+    fn get_small_versioned<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFut<'a, Result<Option<(Bytes, Version)>, StoreError>>;
+    /// Write a small object only if `cond` holds; [`StoreError::Conflict`] when it does not.
+    fn put_small_if<'a>(
+        &'a self,
+        key: &'a str,
+        data: Bytes,
+        cond: PutIf,
+    ) -> BoxFut<'a, Result<(), StoreError>>;
     /// Delete an object; deleting a missing object is not an error.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<(), StoreError>>;
     /// Every object under `prefix` (a folder, without trailing slash).

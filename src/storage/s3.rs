@@ -22,13 +22,13 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjPath;
 use object_store::{
-    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig,
+    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 
 use crate::support::error_chain::chain;
 
-use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Hashing, Listed, StoreError};
+use super::{BlobBody, BlobStore, BlobWriter, BoxFut, Hashing, Listed, PutIf, StoreError, Version};
 
 mod writer;
 use writer::S3Writer;
@@ -311,6 +311,59 @@ impl BlobStore for S3Blobs {
                 .await
                 .map_err(|e| os_err(key, e))?;
             Ok(())
+        })
+    }
+
+    fn get_small_versioned<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFut<'a, Result<Option<(Bytes, Version)>, StoreError>> {
+        Box::pin(async move {
+            match self.inner.get(&self.path(key)).await {
+                Ok(r) => {
+                    let version = Version {
+                        e_tag: r.meta.e_tag.clone(),
+                        version: r.meta.version.clone(),
+                    };
+                    let data = r.bytes().await.map_err(|e| os_err(key, e))?;
+                    Ok(Some((data, version)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn put_small_if<'a>(
+        &'a self,
+        key: &'a str,
+        data: Bytes,
+        cond: PutIf,
+    ) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mode = match cond {
+                PutIf::Absent => PutMode::Create,
+                PutIf::Unchanged(v) => PutMode::Update(UpdateVersion {
+                    e_tag: v.e_tag,
+                    version: v.version,
+                }),
+            };
+            let opts = PutOptions {
+                mode,
+                ..Default::default()
+            };
+            match self
+                .inner
+                .put_opts(&self.path(key), PutPayload::from_bytes(data), opts)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Err(StoreError::Conflict(key.to_string())),
+                Err(e) => Err(os_err(key, e)),
+            }
         })
     }
 

@@ -156,6 +156,48 @@ pub async fn suite(store: Arc<dyn BlobStore>) {
     ));
     assert_eq!(store.list("cache").await.unwrap().len(), 2);
     assert!(store.sweep_staging().await.is_ok());
+    conditional_writes(store.as_ref()).await;
+}
+
+/// Conditional writes of small objects: create only if absent, replace only the version
+/// read (what instances on one bucket coordinate with).
+async fn conditional_writes(store: &dyn BlobStore) {
+    use mcdata::storage::PutIf;
+    let key = "files/cond.meta";
+    store.delete(key).await.unwrap();
+    assert!(store.get_small_versioned(key).await.unwrap().is_none());
+    store
+        .put_small_if(key, Bytes::from_static(b"one"), PutIf::Absent)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .put_small_if(key, Bytes::from_static(b"two"), PutIf::Absent)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (data, v1) = store.get_small_versioned(key).await.unwrap().unwrap();
+    assert_eq!(data.as_ref(), b"one");
+    store
+        .put_small_if(
+            key,
+            Bytes::from_static(b"three"),
+            PutIf::Unchanged(v1.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store
+                .put_small_if(key, Bytes::from_static(b"four"), PutIf::Unchanged(v1))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a write from the version read before another one loses"
+    );
+    let (data, _) = store.get_small_versioned(key).await.unwrap().unwrap();
+    assert_eq!(data.as_ref(), b"three");
+    store.delete(key).await.unwrap();
 }
 
 #[tokio::test]
