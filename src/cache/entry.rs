@@ -74,6 +74,10 @@ pub struct EntryMeta {
     pub vary: Vec<String>,
     #[serde(default)]
     pub secondary: String,
+    /// The instance that stored it (`instance-id`): only that one deletes it when it leaves
+    /// its index for any reason but expiry. Empty for copies of the first format.
+    #[serde(default)]
+    pub owner: String,
     /// Derived state, not stored.
     #[serde(skip)]
     pub derived: Derived,
@@ -102,12 +106,15 @@ impl PartialEq for Derived {
 impl Eq for Derived {}
 
 impl EntryMeta {
-    /// Where the body of version `version` of cache key `key` lives.
+    /// Where the body of version `version` of the URL with primary key `key` lives (every
+    /// version and variant of a URL under one folder, [`EntryMeta::dir_of`]).
     pub fn object_key(key: &str, version: &str) -> String {
-        format!(
-            "cache/{}/{key}/{version}.body",
-            key.get(..2).unwrap_or("00")
-        )
+        format!("{}/{version}.body", Self::dir_of(key))
+    }
+
+    /// The folder of every stored version of the URL with primary key `key`.
+    pub fn dir_of(key: &str) -> String {
+        format!("cache/{}/{key}", key.get(..2).unwrap_or("00"))
     }
 
     /// The sidecar key of this entry.

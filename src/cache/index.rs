@@ -2,7 +2,10 @@
 //! per-entry expiry (the entry's own `expires_at`) and a byte budget (weigher in KiB).
 //! Whatever leaves the index — expired, evicted, purged, replaced — has its body and
 //! sidecar deleted from storage by the eviction listener, so storage follows the index and
-//! the byte budget holds on S3 as on local disk.
+//! the byte budget holds on S3 as on local disk; but a copy another instance on the same
+//! store owns is deleted only when it expires (its owner decides the rest). Copies another
+//! instance published are found on a miss ([`Index::adopt`]); purge tombstones
+//! (`cache::shared`) hide every copy received before them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +41,10 @@ pub struct Index {
     vary: Cache<String, Arc<Vec<String>>>,
     /// Set once any URL's response had `Vary`: until then lookups skip the markers.
     any_vary: Arc<AtomicBool>,
+    /// This instance's id: the owner of the copies it stores.
+    instance: Arc<str>,
+    /// Purges known here (from tombstones), by primary key: when they were received.
+    purged: Arc<std::sync::RwLock<HashMap<String, u64>>>,
     store: Arc<dyn BlobStore>,
     metrics: Metrics,
 }
@@ -85,8 +92,15 @@ fn weight_kib(len: u64) -> u32 {
 
 impl Index {
     /// An empty index holding at most `max_bytes` of bodies.
-    pub fn new(store: Arc<dyn BlobStore>, max_bytes: u64, metrics: Metrics) -> Self {
+    pub fn new(
+        store: Arc<dyn BlobStore>,
+        max_bytes: u64,
+        metrics: Metrics,
+        instance: &str,
+    ) -> Self {
         let (s, m) = (store.clone(), metrics.clone());
+        let instance: Arc<str> = Arc::from(instance);
+        let me = instance.clone();
         let listener = move |_k: Arc<String>, v: Arc<EntryMeta>, cause: RemovalCause| {
             let cause_name = match cause {
                 RemovalCause::Expired => "expired",
@@ -99,6 +113,11 @@ impl Index {
             m.stored_entries.dec();
             // Replaced by a newer sidecar of the same body (revalidated): keep the objects.
             if v.is_refreshed() {
+                return;
+            }
+            // Another instance's copy: its owner evicts or replaces it; only its expiry is
+            // the same for everyone.
+            if !v.owner.is_empty() && *v.owner != *me && cause != RemovalCause::Expired {
                 return;
             }
             let (s, m) = (s.clone(), m.clone());
@@ -126,20 +145,89 @@ impl Index {
             cache,
             vary: Cache::new(VARY_MARKERS),
             any_vary: Arc::new(AtomicBool::new(false)),
+            instance,
+            purged: Arc::new(std::sync::RwLock::new(HashMap::new())),
             store,
             metrics,
         }
     }
 
-    /// The fresh entry for `key`, if any.
+    /// The kept entry for `key`, if any (not expired, not purged since it was received).
     pub async fn get(&self, key: &CacheKey) -> Option<Arc<EntryMeta>> {
-        let key = key.as_str();
-        let meta = self.cache.get(key).await?;
-        if meta.expired(SystemTime::now()) {
-            self.cache.invalidate(key).await;
+        let k = key.as_str();
+        let meta = self.cache.get(k).await?;
+        if meta.expired(SystemTime::now()) || self.is_purged(key, &meta) {
+            self.cache.invalidate(k).await;
             return None;
         }
         Some(meta)
+    }
+
+    /// True when a purge of the URL arrived after the second `meta`'s response was received.
+    fn is_purged(&self, key: &CacheKey, meta: &EntryMeta) -> bool {
+        self.purged
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.primary())
+            // Whole seconds: a copy received in the second of the purge is kept, so that a
+            // fill right after a purge is not hidden (the primary removes a file before it
+            // purges, so such a copy is of the primary's answer after the removal).
+            .is_some_and(|at| *at > meta.response_time)
+    }
+
+    /// A purge of the URL with primary key `primary` was received at `at` (here or by
+    /// another instance): copies received before it are never served again. True when it
+    /// is news.
+    pub fn note_purge(&self, primary: &str, at: u64) -> bool {
+        let mut map = self.purged.write().unwrap_or_else(|p| p.into_inner());
+        match map.get(primary) {
+            Some(known) if *known >= at => false,
+            _ => {
+                map.insert(primary.to_string(), at);
+                true
+            }
+        }
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// A copy of `url` another instance published, for a request whose fields (as the
+    /// primary would see them) are `view`: found in the bucket, indexed here (not owned),
+    /// and returned with its key. One listing of the URL's folder.
+    pub async fn adopt(
+        &self,
+        base: &CacheKey,
+        url: &str,
+        view: &http::HeaderMap,
+    ) -> Option<(CacheKey, Arc<EntryMeta>)> {
+        let found = match super::shared::published(self.store.as_ref(), base, url).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(url, error = %e, "cannot look for a published copy");
+                return None;
+            }
+        };
+        let best = found
+            .into_iter()
+            .filter(|m| {
+                m.vary.is_empty() || super::vary::secondary_key(&m.vary, view) == m.secondary
+            })
+            .filter(|m| !self.is_purged(base, m))
+            .max_by_key(|m| m.response_time)?;
+        let key = if best.vary.is_empty() {
+            base.clone()
+        } else {
+            base.with_secondary(&best.secondary)
+        };
+        if !best.vary.is_empty() {
+            self.set_vary(base, &best.vary).await;
+        }
+        let meta = Arc::new(best);
+        self.insert(&key, meta.clone()).await;
+        Some((key, meta))
     }
 
     /// Add (or replace) the entry for `key`.
@@ -226,6 +314,9 @@ impl Index {
     /// without its sidecar, or a sidecar without its body, is deleted only when older than
     /// [`INCOMPLETE_GRACE`]: younger, it may be another instance's fill being published.
     pub async fn load(&self) -> Result<LoadReport, StoreError> {
+        for (primary, t) in super::shared::tombstones(self.store.as_ref()).await? {
+            self.note_purge(&primary, t.at);
+        }
         let listed = self.store.list("cache").await?;
         let now = SystemTime::now();
         let old = |modified: SystemTime| {
@@ -298,6 +389,15 @@ impl Index {
             } else {
                 base.with_secondary(&meta.secondary)
             };
+            if self.is_purged(&cache_key, &meta) {
+                self.delete_entry_objects(&meta).await?;
+                report.expired += 1;
+                continue;
+            }
+            // Another instance's live copy: its owner indexes it; a miss here adopts it.
+            if !meta.owner.is_empty() && *meta.owner != *self.instance {
+                continue;
+            }
             let meta = Arc::new(meta);
             match newest.get(&cache_key) {
                 Some(kept) if kept.stored_at >= meta.stored_at => {}

@@ -13,6 +13,7 @@ pub mod fill;
 pub mod freshness;
 pub mod index;
 pub mod key;
+pub mod shared;
 pub mod spool;
 pub mod vary;
 

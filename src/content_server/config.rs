@@ -124,8 +124,12 @@ pub struct ContentServerConfig {
     /// fsync bodies before publishing them (survives power loss, costs throughput).
     pub fsync: bool,
     /// This instance's id among several instances of one system on one store (letters,
-    /// digits, `-`, `_`); names its delivery records. Default: a new random id per start.
+    /// digits, `-`, `_`); names its delivery records and owns the partner copies it stores.
+    /// Default: `<host name>-<listen port>`, stable across restarts.
     pub instance_id: Option<String>,
+    /// The other instances of this system on the same store (base URIs, e.g.
+    /// `http://10.0.0.2:8081`): a purge received by one is forwarded to them.
+    pub instances: Vec<String>,
     /// Service agreements with other systems.
     pub peers: Vec<Peer>,
     /// Local users; when empty, uploads and downloads need no token (development mode).
@@ -165,6 +169,7 @@ impl Default for ContentServerConfig {
             upstream_idle_timeout: Duration::from_secs(30),
             fsync: true,
             instance_id: None,
+            instances: Vec::new(),
             peers: Vec::new(),
             users: Vec::new(),
         }
@@ -204,6 +209,12 @@ impl ContentServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.system_id.trim().is_empty() {
             return Err(invalid("system-id", "must not be empty"));
+        }
+        for base in &self.instances {
+            match url::Url::parse(base) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => return Err(invalid("instances", format!("{base}: not an http(s) URI"))),
+            }
         }
         if let Some(id) = &self.instance_id {
             let ok = !id.is_empty()
@@ -414,7 +425,7 @@ pub struct ContentServerArgs {
     /// fsync bodies before publishing them [default: true]. Example: --fsync false
     #[arg(long)]
     pub fsync: Option<bool>,
-    /// This instance's id among instances of one system on one store [default: random]
+    /// This instance's id among instances of one system on one store [default: HOSTNAME-PORT]
     #[arg(long)]
     pub instance_id: Option<String>,
     /// A service agreement (repeatable): SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL.

@@ -92,6 +92,27 @@ impl Running {
     }
 }
 
+/// This machine's host name and the port we listen on: stable across restarts (an instance
+/// finds its own copies again) and distinct between instances on one host or several.
+fn default_instance_id(addr: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(48)
+        .collect();
+    let host = if host.is_empty() { "host".into() } else { host };
+    format!("{host}-{}", addr.port())
+}
+
 impl ContentServer {
     /// Bind `cfg.listen` and start.
     pub async fn start(cfg: ContentServerConfig) -> Result<Running, StartError> {
@@ -153,16 +174,18 @@ impl ContentServer {
             partners,
             metrics.clone(),
         ));
+        // Names what this instance writes on a store several instances may share.
+        let instance_id = cfg
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| default_instance_id(addr));
         let primary = Arc::new(Primary::new(
             PrimarySettings {
                 public_base: public_base.clone(),
                 max_upload_bytes: cfg.max_data_size_fd_bytes,
                 default_availability: cfg.default_file_availability,
                 max_availability: cfg.max_file_availability,
-                instance_id: cfg
-                    .instance_id
-                    .clone()
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+                instance_id: instance_id.clone(),
             },
             store.clone(),
             access.clone(),
@@ -184,7 +207,12 @@ impl ContentServer {
         let files = primary.load().await?;
         let purges = purger.resume().await?;
 
-        let index = Index::new(store.clone(), cfg.cache_max_bytes, metrics.clone());
+        let index = Index::new(
+            store.clone(),
+            cfg.cache_max_bytes,
+            metrics.clone(),
+            &instance_id,
+        );
         let report = index.load().await?;
         let partner = Arc::new(Partner::new(
             PartnerSettings {
@@ -205,6 +233,8 @@ impl ContentServer {
                 store_retry_after: cfg.store_retry_after,
                 memory_bytes: cfg.cache_memory_bytes,
                 memory_max_object_bytes: cfg.cache_memory_max_object_bytes,
+                instance_id: instance_id.clone(),
+                instances: cfg.instances.clone(),
             },
             Allowlist::new(allow),
             access.clone(),
@@ -235,6 +265,7 @@ impl ContentServer {
         let tasks = vec![
             index.spawn_maintenance(Duration::from_secs(1)),
             primary.spawn_expiry(Duration::from_secs(1)),
+            partner.spawn_tombstones(Duration::from_secs(1)),
         ];
         let server = Arc::new(ContentServer {
             metrics,

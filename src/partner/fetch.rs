@@ -305,7 +305,7 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
         Hashing::Off
     };
     let version = uuid::Uuid::new_v4().to_string();
-    let object = EntryMeta::object_key(fill.key().as_str(), &version);
+    let object = EntryMeta::object_key(fill.key().primary(), &version);
     // A copy we may not keep never touches the store: it only goes through the spool.
     let writer = if !keep {
         None
@@ -492,6 +492,7 @@ async fn publish(
         no_cache: h.no_cache,
         vary: h.vary,
         secondary: h.secondary,
+        owner: p.settings.instance_id.clone(),
         derived: Default::default(),
     };
     let json =

@@ -53,6 +53,12 @@ pub struct PartnerSettings {
     pub memory_bytes: u64,
     /// Largest copy the memory tier holds.
     pub memory_max_object_bytes: u64,
+    /// This instance's id among the instances on one store: the owner of the copies it
+    /// stores.
+    pub instance_id: String,
+    /// The other instances of this system (base URIs): a purge received here is forwarded
+    /// to them at once (the bucket's tombstone reaches them within a second anyway).
+    pub instances: Vec<String>,
 }
 
 /// The partner content server.

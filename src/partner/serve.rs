@@ -170,6 +170,7 @@ impl Partner {
             None
         };
         let mut stale = None;
+        let had_copy = indexed.is_some();
         if let Some(meta) = indexed {
             let usable = match use_of(&meta, asked.as_ref(), SystemTime::now()) {
                 Use::Fresh | Use::ServeStale => true,
@@ -188,6 +189,25 @@ impl Partner {
                         tracing::warn!(url = %url, error = %e, "cannot read the stored copy; passing through from the primary without caching");
                         try_store = false;
                     }
+                }
+            } else if meta.has_validator() {
+                stale = Some(meta);
+            }
+        }
+        // Nothing here: another instance on the same store may have published a copy.
+        let adopted = if !had_copy && try_store && !self.fills.is_running(&key) {
+            let v = view.get_or_insert_with(|| forward::view(req.headers()));
+            up.index.adopt(&base, url.as_str(), v).await
+        } else {
+            None
+        };
+        if let Some((_, meta)) = adopted {
+            if matches!(
+                use_of(&meta, asked.as_ref(), SystemTime::now()),
+                Use::Fresh | Use::ServeStale
+            ) {
+                if let Ok(resp) = self.serve_hit(&req, &meta, CacheStatus::Hit).await {
+                    return Ok(resp);
                 }
             } else if meta.has_validator() {
                 stale = Some(meta);

@@ -164,3 +164,169 @@ async fn a_file_expires_exactly_once_across_instances() {
     );
     drop((a1, a2));
 }
+
+/// Three instances of partner system P on `s3://BUCKET/p`, in front of the plain origin
+/// `o` (system O); each lists the others in `instances` when `forward` is set; and `tweak`.
+async fn three_partners(
+    moto: &Moto,
+    o: &crate::plain_origin::PlainOrigin,
+    forward: bool,
+    tweak: impl Fn(usize, &mut mcdata::content_server::config::ContentServerConfig),
+) -> Vec<System> {
+    let listeners = [bind().await, bind().await, bind().await];
+    let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let mut out = Vec::new();
+    for (n, l) in listeners.into_iter().enumerate() {
+        let t = tempfile::tempdir().unwrap();
+        let mut c = base_config("P", addrs[n], t.path());
+        moto.configure(&mut c, BUCKET, "p");
+        c.spool_dir = Some(t.path().join("spool"));
+        c.instance_id = Some(format!("p{n}"));
+        c.peers
+            .push(peer("O", o.addr, crate::plain_origin::PLAIN_CRED));
+        if forward {
+            c.instances = addrs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != n)
+                .map(|(_, a)| format!("http://{a}"))
+                .collect();
+        }
+        tweak(n, &mut c);
+        out.push(start(l, c, Some(t)).await);
+    }
+    out
+}
+
+fn cacheable(body: Vec<u8>) -> crate::plain_origin::Reply {
+    crate::plain_origin::Reply::ok(body).headers(&[("cache-control", "max-age=600")])
+}
+
+async fn settled(p: &System) {
+    eventually(Duration::from_secs(5), || {
+        p.metric("mcdata_fills_in_flight") == 0.0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_published_by_one_partner_instance_is_a_hit_on_another() {
+    let Some(moto) = Moto::start(
+        "a_copy_published_by_one_partner_instance_is_a_hit_on_another",
+        BUCKET,
+    )
+    .await
+    else {
+        return;
+    };
+    let o = crate::plain_origin::PlainOrigin::start().await;
+    let body = data(200_000, 71);
+    let url = o.always("/shared", cacheable(body.clone()));
+    let ps = three_partners(&moto, &o, false, |_, _| {}).await;
+    assert_eq!(get(&ps[0].via(&url), &[]).await.header("x-cache"), "MISS");
+    settled(&ps[0]).await;
+    for p in &ps[1..] {
+        let r = get(&p.via(&url), &[]).await;
+        assert_eq!(r.header("x-cache"), "HIT", "found in the bucket");
+        assert_eq!(r.bytes().as_ref(), body.as_slice());
+    }
+    assert_eq!(o.requests(), 1, "one upstream fetch for three instances");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_through_one_partner_instance_closes_everywhere() {
+    let Some(moto) = Moto::start(
+        "a_purge_through_one_partner_instance_closes_everywhere",
+        BUCKET,
+    )
+    .await
+    else {
+        return;
+    };
+    for forward in [true, false] {
+        let o = crate::plain_origin::PlainOrigin::start().await;
+        let old = data(4000, 72);
+        let new = data(4000, 73);
+        // The first answer is the old file, every later one the new file: a purged copy
+        // served anywhere would show the old bytes.
+        let url = o.script(
+            "/purged",
+            vec![cacheable(old.clone()), cacheable(new.clone())],
+        );
+        let ps = three_partners(&moto, &o, forward, |_, _| {}).await;
+        // Every instance holds the copy, in its index and its memory tier.
+        for p in &ps {
+            get(&p.via(&url), &[]).await;
+            settled(p).await;
+            let r = get(&p.via(&url), &[]).await;
+            assert_eq!(r.header("x-cache"), "HIT");
+            assert_eq!(r.bytes().as_ref(), old.as_slice());
+        }
+        assert_eq!(o.requests(), 1, "one fill, shared through the bucket");
+        let r = request(
+            Method::DELETE,
+            &ps[1].via(&url),
+            &[(
+                "authorization",
+                &format!("Bearer {}", crate::plain_origin::PLAIN_CRED),
+            )],
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        // Forwarded: at once; through the tombstone: within a second or two.
+        tokio::time::sleep(Duration::from_millis(if forward { 300 } else { 2500 })).await;
+        for (n, p) in ps.iter().enumerate() {
+            let r = get(&p.via(&url), &[]).await;
+            assert_eq!(
+                r.bytes().as_ref(),
+                new.as_slice(),
+                "instance {n} (forward {forward}) must not serve the purged copy ({})",
+                r.header("x-cache")
+            );
+            settled(p).await;
+        }
+        assert!(o.requests() >= 2, "the origin was asked again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarting_partner_instance_deletes_no_live_copy_of_another() {
+    let Some(moto) = Moto::start(
+        "a_restarting_partner_instance_deletes_no_live_copy_of_another",
+        BUCKET,
+    )
+    .await
+    else {
+        return;
+    };
+    let o = crate::plain_origin::PlainOrigin::start().await;
+    // Instance 1's budget holds one 300 kB copy at most.
+    let mut ps = three_partners(&moto, &o, false, |n, c| {
+        if n == 1 {
+            c.cache_max_bytes = 400_000;
+        }
+    })
+    .await;
+    let urls: Vec<String> = (0..3)
+        .map(|i| o.always(&format!("/live{i}"), cacheable(data(300_000, 80 + i))))
+        .collect();
+    for u in &urls {
+        assert_eq!(get(&ps[0].via(u), &[]).await.header("x-cache"), "MISS");
+        settled(&ps[0]).await;
+    }
+    ps[1].restart().await;
+    // Instance 1 adopts them one by one (over its budget), evicting its own view only.
+    for u in &urls {
+        get(&ps[1].via(u), &[]).await;
+        settled(&ps[1]).await;
+    }
+    for u in &urls {
+        assert_eq!(
+            get(&ps[0].via(u), &[]).await.header("x-cache"),
+            "HIT",
+            "instance 0's copy of {u} is still there"
+        );
+    }
+    assert_eq!(o.requests(), 3, "no copy had to be fetched again");
+}
