@@ -38,6 +38,9 @@ pub struct FillHead {
     /// not be served from this fill.
     pub vary: VaryFields,
     pub secondary: String,
+    /// The primary sent a `Repr-Digest`: the verdict checks the body against it, so a
+    /// response that does not end with the body (a range) waits for the verdict.
+    pub digest_checked: bool,
 }
 
 /// Why a fill produced no body.

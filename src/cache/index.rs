@@ -406,8 +406,16 @@ impl Index {
                 }
             }
         }
+        let mine = |body: &str| {
+            body.rsplit('/')
+                .next()
+                .is_some_and(|name| name.starts_with(&format!("{}_", self.instance)))
+        };
         for (body, modified) in &keys {
-            if body.ends_with(".body") && !described.contains(body) && old(*modified) {
+            if body.ends_with(".body")
+                && !described.contains(body)
+                && (old(*modified) || mine(body))
+            {
                 self.store.delete(body).await?;
                 report.orphans += 1;
             }

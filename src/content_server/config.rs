@@ -124,7 +124,7 @@ pub struct ContentServerConfig {
     /// fsync bodies before publishing them (survives power loss, costs throughput).
     pub fsync: bool,
     /// This instance's id among several instances of one system on one store (letters,
-    /// digits, `-`, `_`); names its delivery records and owns the partner copies it stores.
+    /// digits, `-`); names its delivery records and owns the partner copies it stores.
     /// Default: `<host name>-<listen port>`, stable across restarts.
     pub instance_id: Option<String>,
     /// The other instances of this system on the same store (base URIs, e.g.
@@ -219,14 +219,9 @@ impl ContentServerConfig {
         if let Some(id) = &self.instance_id {
             let ok = !id.is_empty()
                 && id.len() <= 64
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !ok {
-                return Err(invalid(
-                    "instance-id",
-                    "use 1 to 64 letters, digits, '-' or '_'",
-                ));
+                return Err(invalid("instance-id", "use 1 to 64 letters, digits or '-'"));
             }
         }
         if self.default_file_availability > self.max_file_availability {

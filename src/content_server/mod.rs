@@ -60,6 +60,9 @@ pub struct ContentServer {
     public_base: String,
 }
 
+/// How long a shutdown waits for running fills to publish.
+const SHUTDOWN_FILL_GRACE: Duration = Duration::from_secs(10);
+
 /// A running content server.
 pub struct Running {
     pub server: Arc<ContentServer>,
@@ -78,12 +81,17 @@ impl Running {
         &self.server.public_base
     }
 
-    /// Stop serving and stop background tasks.
+    /// Stop serving and stop background tasks; fills still running (a fill whose last
+    /// client finished during the grace period is still publishing its copy) are given the
+    /// same grace to end, so that their copies are kept.
     pub async fn shutdown(self) {
         for t in &self.tasks {
             t.abort();
         }
         self.handle.shutdown().await;
+        if !self.server.partner.fills_done(SHUTDOWN_FILL_GRACE).await {
+            tracing::warn!("fills still running at shutdown: their copies are not kept");
+        }
     }
 
     /// Serve until the server stops.
@@ -101,7 +109,7 @@ fn default_instance_id(addr: std::net::SocketAddr) -> String {
     let host: String = host
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            if c.is_ascii_alphanumeric() || c == '-' {
                 c
             } else {
                 '-'

@@ -31,6 +31,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("{0}")]
     BadGateway(String),
+    /// 508 Loop Detected (RFC 5842 §7.2): a request that already went through us.
+    #[error("{0}")]
+    LoopDetected(String),
     #[error("{0}")]
     GatewayTimeout(String),
     #[error("{0}")]
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::LoopDetected(_) => StatusCode::LOOP_DETECTED,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,6 +76,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::BadGateway(_) => "bad_gateway",
+            ApiError::LoopDetected(_) => "loop_detected",
             ApiError::GatewayTimeout(_) => "gateway_timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",

@@ -40,6 +40,27 @@ pub trait Routes: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Routed> + Send>>;
 }
 
+/// The `method` label of `mcdata_http_requests_total`: the standard methods (RFC 9110
+/// §9.3), any other as `other`, so that invented methods cannot add series without bound.
+pub fn method_label(m: &http::Method) -> &'static str {
+    use http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::PATCH, "PATCH"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(k, _)| k == m)
+        .map_or("other", |(_, label)| label)
+}
+
 impl<R: Routes> Handler for R {
     fn handle(
         self: Arc<Self>,
@@ -62,7 +83,7 @@ impl<R: Routes> Handler for R {
             let status = resp.status();
             me.metrics()
                 .requests
-                .with_label_values(&[route, method.as_str(), status.as_str()])
+                .with_label_values(&[route, method_label(&method), status.as_str()])
                 .inc();
             tracing::info!(
                 target: "mcdata::access",

@@ -304,7 +304,12 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
     } else {
         Hashing::Off
     };
-    let version = uuid::Uuid::new_v4().to_string();
+    // The instance's id first: at start-up, a body of ours without its sidecar is a crash's
+    // leftover (none of our fills can still be running), deleted at once.
+    // 64 random bits are plenty within one URL's folder, and keep keys short (some S3
+    // servers put the whole key in one file name).
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let version = format!("{}_{}", p.settings.instance_id, &random[..16]);
     let object = EntryMeta::object_key(fill.key().primary(), &version);
     // A copy we may not keep never touches the store: it only goes through the spool.
     let writer = if !keep {
@@ -332,6 +337,7 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
             age: initial_age,
             vary: vary_fields,
             secondary,
+            digest_checked: expected.is_some(),
         },
         total,
     );

@@ -106,6 +106,18 @@ impl Partner {
         }
     }
 
+    /// Wait until no fill runs, at most `grace`; true when none does.
+    pub async fn fills_done(&self, grace: Duration) -> bool {
+        let end = tokio::time::Instant::now() + grace;
+        while !self.fills.is_empty() {
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// Answer a request whose path is a prefixed URL.
     pub async fn handle(
         self: &Arc<Self>,
@@ -113,6 +125,19 @@ impl Partner {
     ) -> Result<Response<Body>, ApiError> {
         let url = target::parse_prefixed(req.uri().path(), req.uri().query())?;
         let system = self.allow.system_for(&url)?.to_string();
+        // Forwarding loops (RFC 9110 §7.6.3): a request that already went through us, or
+        // a target that is itself a peer's partner URL.
+        let own = self.upstream.via.trim_start_matches("1.1 ");
+        if crate::cache::fields::via_names(req.headers(), own) {
+            return Err(ApiError::LoopDetected(format!(
+                "the request already went through {own} (Via)"
+            )));
+        }
+        if target::is_partner_prefixed(&url) {
+            return Err(ApiError::Forbidden(format!(
+                "{url} is itself a partner URL of system {system}: nested partner URLs are refused"
+            )));
+        }
         match *req.method() {
             Method::GET | Method::HEAD => self.serve(req, url, system).await,
             Method::DELETE => self.purge(&req, &url, &system).await,

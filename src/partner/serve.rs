@@ -251,7 +251,7 @@ impl Partner {
                             key = base.with_secondary(&secondary);
                             fill_req.stale = None;
                         }
-                        _ => return self.serve_fill(&req, &fill, &head, status, counted),
+                        _ => return self.serve_fill(&req, &fill, &head, status, counted).await,
                     }
                 }
                 HeadState::Revalidated(meta) => {
@@ -311,8 +311,10 @@ impl Partner {
         }
     }
 
-    /// A response streamed from a fill as its body grows.
-    fn serve_fill(
+    /// A response streamed from a fill as its body grows. A range of a body the primary
+    /// signed (`Repr-Digest`) is held until the verdict: its bytes end before the body
+    /// does, so only the verdict can tell they are right.
+    async fn serve_fill(
         &self,
         req: &Request<Incoming>,
         fill: &Fill,
@@ -336,6 +338,22 @@ impl Partner {
             Ok(p) => p,
             Err(resp) => return Ok(with_cache_status(*resp, status)),
         };
+        if head.digest_checked && matches!(plan.span, Span::Part { .. }) {
+            let mut growth = fill.growth();
+            let verdict = growth
+                .wait_for(|g| !matches!(g, Growth::Growing { .. }))
+                .await
+                .map(|g| g.clone());
+            match verdict {
+                Ok(Growth::Complete { .. }) => {}
+                Ok(Growth::Failed(reason)) => return Err(ApiError::BadGateway(reason.to_string())),
+                _ => {
+                    return Err(ApiError::BadGateway(
+                        "the fill ended without a verdict".into(),
+                    ))
+                }
+            }
+        }
         let served = self.counters.served.clone();
         let growth = fill.growth();
         let slot = req.extensions().get::<SendfileSlot>();

@@ -217,6 +217,18 @@ impl Allowlist {
     }
 }
 
+/// True when `url`, an original URL on a peer's content server, is itself a
+/// partner-prefixed URL there (`http://peer/http://...`): fetching it would make the peer
+/// fetch for us, and nested prefixes loop between systems. Refused.
+pub fn is_partner_prefixed(url: &Url) -> bool {
+    let path = url.path().trim_start_matches('/');
+    let starts = |scheme: &str| {
+        path.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+    };
+    starts("http:") || starts("https:")
+}
+
 impl From<TargetError> for ApiError {
     fn from(e: TargetError) -> Self {
         match e {

@@ -58,6 +58,10 @@ struct Cached {
     read_at: Instant,
 }
 
+/// How old a file body without its record must be before a start-up deletes it: longer
+/// than any upload takes between its body and its record.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
 /// Ids the store had no record of, remembered for [`RECORD_TTL`] (bounded: any client can
 /// ask for any id).
 const UNKNOWN_IDS: u64 = 100_000;
@@ -194,10 +198,30 @@ impl Primary {
             .await
     }
 
-    /// Load the records kept in storage; returns how many.
+    /// Load the records kept in storage; returns how many. A body without its record (a
+    /// crash between the two writes of an upload) is deleted once it is older than
+    /// [`ORPHAN_GRACE`] (younger, it may be another instance's upload being recorded).
     pub async fn load(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for listed in self.store.list("files").await? {
+        let listed = self.store.list("files").await?;
+        let records: std::collections::HashSet<&str> = listed
+            .iter()
+            .filter_map(|l| l.key.strip_suffix(".meta"))
+            .collect();
+        let now = SystemTime::now();
+        for l in &listed {
+            let Some(stem) = l.key.strip_suffix(".body") else {
+                continue;
+            };
+            let old = now
+                .duration_since(l.modified)
+                .is_ok_and(|age| age >= ORPHAN_GRACE);
+            if !records.contains(stem) && old {
+                tracing::warn!(key = l.key, "file body without its record: deleting it");
+                self.store.delete(&l.key).await?;
+            }
+        }
+        for listed in listed {
             let key = listed.key;
             if !key.ends_with(".meta") {
                 continue;

@@ -578,3 +578,30 @@ async fn file_hits_sent_with_sendfile_keep_order_on_one_connection() {
     }
     assert_eq!(origin.requests(), 1);
 }
+
+/// Issue "4 of 6", item 8: a fill whose client finishes during the shutdown's grace period
+/// is still published: the copy survives the stop and is a hit after the restart.
+#[tokio::test]
+async fn a_fill_that_completes_during_shutdown_is_kept() {
+    let origin = Origin::start().await;
+    let body = data(600_000, 17);
+    let mut s = Script::new(body.clone()).cacheable();
+    s.chunk = 60_000;
+    s.delay = Duration::from_millis(60);
+    let url = origin.script("/slow", s);
+    let mut p = partner_of(&origin, |_| {}).await;
+    let target = p.via(&url);
+    let client = tokio::spawn(async move { get(&target, &[]).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    p.stop().await;
+    let r = client.await.unwrap();
+    assert_eq!(r.bytes().as_ref(), body.as_slice(), "the download finished");
+    assert!(
+        p.stored_files().iter().any(|f| f.ends_with(".meta")),
+        "the copy was published before the stop returned: {:?}",
+        p.stored_files()
+    );
+    p.restart().await;
+    assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "HIT");
+    assert_eq!(origin.requests(), 1);
+}

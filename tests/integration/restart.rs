@@ -120,3 +120,62 @@ async fn first_format_sidecars_load_after_an_upgrade() {
     assert!(hit.header("cache-control").starts_with("max-age="));
     assert_eq!(origin.requests(), 1);
 }
+
+/// Issue "4 of 6", item 7: crash leftovers are swept at start-up. On the partner, a body of
+/// this instance without its sidecar goes at once (none of its fills can still run); one of
+/// another instance only after an hour. On the primary, a file body without its record
+/// goes once it is older than an hour (another instance may be recording it).
+#[tokio::test]
+async fn crash_leftovers_are_swept_at_start() {
+    let origin = crate::origin::Origin::start().await;
+    let url = origin.script("/c", crate::origin::Script::new(data(3000, 5)).cacheable());
+    let mut p = partner_of(&origin, |c| c.instance_id = Some("pt".into())).await;
+    assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "MISS");
+    assert!(
+        eventually(Duration::from_secs(5), || p
+            .stored_files()
+            .iter()
+            .any(|f| f.ends_with(".meta")))
+        .await
+    );
+    p.stop().await;
+    let meta = p
+        .stored_files()
+        .into_iter()
+        .find(|f| f.ends_with(".meta"))
+        .unwrap();
+    let folder = p.dir.join(&meta).parent().unwrap().to_path_buf();
+    let ours = folder.join("pt_crashed.body");
+    let theirs = folder.join("other_crashed.body");
+    std::fs::write(&ours, b"partial").unwrap();
+    std::fs::write(&theirs, b"partial").unwrap();
+    let files = p.dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let stale = files.join("00000000-0000-4000-8000-000000000001.body");
+    let fresh = files.join("00000000-0000-4000-8000-000000000002.body");
+    for f in [&stale, &fresh] {
+        std::fs::write(f, b"body without record").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    p.restart().await;
+    assert!(!ours.exists(), "our own leftover body is deleted at once");
+    assert!(
+        theirs.exists(),
+        "another instance's young body is left alone"
+    );
+    assert!(
+        !stale.exists(),
+        "a primary body without record, over an hour old"
+    );
+    assert!(
+        fresh.exists(),
+        "a young one may be an upload being recorded"
+    );
+    assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "HIT");
+}

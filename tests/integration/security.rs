@@ -126,3 +126,69 @@ async fn only_the_owning_primary_may_purge() {
     assert_eq!(r.json()["purged"], true);
     assert_eq!(get(&b.via(&url), &[]).await.header("x-cache"), "MISS");
 }
+
+/// Issue "4 of 6", item 5: forwarding loops between systems that peer each other. A
+/// request whose `Via` already names us is refused with 508 (RFC 9110 §7.6.3, RFC 5842
+/// §7.2), and a target that is itself a partner URL of the peer (`http://peer/http://...`)
+/// with 403; the primary is asked neither time.
+#[tokio::test]
+async fn forwarding_loops_are_refused() {
+    let origin = Origin::start().await;
+    let url = origin.script("/files/x", Script::new(b"ok".to_vec()).cacheable());
+    let p = partner_of(&origin, |_| {}).await;
+    let r = get(&p.via(&url), &[("via", "1.1 A, 1.1 P")]).await;
+    assert_eq!(r.status, StatusCode::LOOP_DETECTED);
+    assert_eq!(r.json()["error"], "loop_detected");
+    let r = get(&p.via(&url), &[("via", "1.1 A, 1.1 Q (mcdata)")]).await;
+    assert_eq!(r.status, StatusCode::OK, "another system's Via is fine");
+    for nested in [
+        format!("{}/http://127.0.0.1:9/files/y", origin.base),
+        format!("{}/HTTPS://b.example/files/y", origin.base),
+    ] {
+        let r = get(&p.via(&nested), &[]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{nested}");
+    }
+    assert_eq!(origin.requests(), 1);
+}
+
+/// Issue "4 of 6", item 6: the method label of `mcdata_http_requests_total` is bounded:
+/// invented methods count as `other`.
+#[tokio::test]
+async fn invented_methods_add_no_metric_series() {
+    let origin = Origin::start().await;
+    let p = partner_of(&origin, |_| {}).await;
+    for m in ["FOO", "BAR", "BAZ"] {
+        let method = Method::from_bytes(m.as_bytes()).unwrap();
+        request(method, &format!("{}/files", p.base()), &[], Bytes::new()).await;
+    }
+    let text = p.metrics();
+    assert!(!text.contains("FOO") && !text.contains("BAZ"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mcdata_http_requests_total")
+                && l.contains("method=\"other\"")
+                && l.ends_with(" 3")),
+        "{text}"
+    );
+}
+
+/// Issue "4 of 6", item 2: a range that ends before the last byte of a body the primary
+/// signed (`Repr-Digest`) is held until the verdict: with a wrong digest the client gets
+/// a 502, never a clean 206 of bytes nobody checked.
+#[tokio::test]
+async fn a_range_of_a_signed_body_waits_for_the_verdict() {
+    use base64::Engine;
+    let origin = Origin::start().await;
+    let body = data(40_000, 91);
+    let wrong = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let mut s = Script::new(body.clone())
+        .cacheable()
+        .header("repr-digest", &format!("sha-256=:{wrong}:"));
+    s.chunk = 4000;
+    s.delay = std::time::Duration::from_millis(50);
+    let url = origin.script("/signed", s);
+    let p = partner_of(&origin, |_| {}).await;
+    let r = get(&p.via(&url), &[("range", "bytes=0-99")]).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.headers);
+    assert!(r.json()["reason"].as_str().unwrap().contains("Repr-Digest"));
+}
