@@ -151,8 +151,8 @@ pub struct RunningSystem {
 impl RunningSystem {
     /// Bind both listeners from the configuration and start.
     pub async fn start(cfg: &SystemConfig) -> Result<RunningSystem, SystemError> {
-        let cl = TcpListener::bind(cfg.content_server.listen).await?;
-        let fl = TcpListener::bind(cfg.fd_server.listen).await?;
+        let cl = crate::http::server::bind(cfg.content_server.listen)?;
+        let fl = crate::http::server::bind(cfg.fd_server.listen)?;
         Self::start_on(cl, fl, cfg).await
     }
 

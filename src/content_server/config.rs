@@ -123,6 +123,12 @@ pub struct ContentServerConfig {
     pub upstream_idle_timeout: Duration,
     /// fsync bodies before publishing them (survives power loss, costs throughput).
     pub fsync: bool,
+    /// The longest a client may take to send a request head, and the longest an idle
+    /// keep-alive connection is kept (nginx's `client_header_timeout`).
+    #[serde(deserialize_with = "de_duration")]
+    pub client_header_timeout: Duration,
+    /// Connections served at once; above it a new connection gets 503 and is closed.
+    pub max_connections: usize,
     /// This instance's id among several instances of one system on one store (letters,
     /// digits, `-`); names its delivery records and owns the partner copies it stores.
     /// Default: `<host name>-<listen port>`, stable across restarts.
@@ -168,6 +174,8 @@ impl Default for ContentServerConfig {
             upstream_header_timeout: Duration::from_secs(30),
             upstream_idle_timeout: Duration::from_secs(30),
             fsync: true,
+            client_header_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
             instance_id: None,
             instances: Vec::new(),
             peers: Vec::new(),
@@ -420,6 +428,12 @@ pub struct ContentServerArgs {
     /// fsync bodies before publishing them [default: true]. Example: --fsync false
     #[arg(long)]
     pub fsync: Option<bool>,
+    /// Longest wait for a request head or on an idle keep-alive connection [default: 60s]
+    #[arg(long, value_parser = parse_duration)]
+    pub client_header_timeout: Option<Duration>,
+    /// Connections served at once; more get 503 [default: 10000]
+    #[arg(long)]
+    pub max_connections: Option<usize>,
     /// This instance's id among instances of one system on one store [default: HOSTNAME-PORT]
     #[arg(long)]
     pub instance_id: Option<String>,
@@ -460,7 +474,9 @@ impl ContentServerArgs {
             upstream_header_timeout,
             upstream_idle_timeout,
             fsync,
-            store_retry_after
+            store_retry_after,
+            client_header_timeout,
+            max_connections
         );
         if self.instance_id.is_some() {
             cfg.instance_id = self.instance_id.clone();

@@ -124,7 +124,7 @@ fn default_instance_id(addr: std::net::SocketAddr) -> String {
 impl ContentServer {
     /// Bind `cfg.listen` and start.
     pub async fn start(cfg: ContentServerConfig) -> Result<Running, StartError> {
-        let listener = TcpListener::bind(cfg.listen).await?;
+        let listener = server::bind(cfg.listen)?;
         Self::start_on(listener, cfg).await
     }
 
@@ -281,7 +281,11 @@ impl ContentServer {
             partner,
             public_base,
         });
-        let handle = server::spawn(listener, server.clone())?;
+        let limits = server::Limits {
+            header_timeout: cfg.client_header_timeout,
+            max_connections: cfg.max_connections,
+        };
+        let handle = server::spawn_with(listener, server.clone(), limits)?;
         Ok(Running {
             server,
             handle,

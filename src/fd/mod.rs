@@ -88,7 +88,7 @@ impl RunningFd {
 impl FdServer {
     /// Bind `cfg.listen` and start with its own store and metrics.
     pub async fn start(cfg: FdServerConfig) -> Result<RunningFd, FdStartError> {
-        let listener = TcpListener::bind(cfg.listen).await?;
+        let listener = server::bind(cfg.listen)?;
         // S3 settings, for an s3:// store, come from the AWS_* environment here.
         let opts = crate::storage::StoreOptions {
             fsync: true,

@@ -1,18 +1,25 @@
 //! The server loop: accept TCP connections, serve HTTP/1.1 on each with hyper, and stop
-//! gracefully (in-flight requests finish) when asked.
+//! gracefully (in-flight requests finish) when asked. No client can hold the server: a
+//! request head (or the next request on an idle keep-alive connection) must arrive within
+//! [`Limits::header_timeout`], connections above [`Limits::max_connections`] get a 503 and
+//! are closed without stalling the accept loop, and [`bind`] listens with the system's
+//! largest backlog.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{watch, Semaphore};
 
 use super::body::Body;
 use super::error::ApiError;
@@ -124,10 +131,63 @@ impl ServerHandle {
     }
 }
 
-/// Serve `handler` on `listener` until [`ServerHandle::shutdown`].
+/// What a client may hold of a server (nginx: `client_header_timeout`,
+/// `keepalive_timeout`, `worker_connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest a client may take to send a request head: from the connection, or on
+    /// a keep-alive connection from the end of the previous response (so it is also the
+    /// idle keep-alive timeout). Then the connection is closed.
+    pub header_timeout: Duration,
+    /// Connections served at once; a connection above it gets `503` and is closed.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Listen on `addr` with the largest backlog the system allows (`somaxconn`), so that a
+/// burst of connections waits in the kernel instead of for a SYN retransmit.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let backlog = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(4096)
+        .max(1024);
+    socket.listen(backlog)
+}
+
+/// The answer to a connection above the cap: written once, then the connection closes.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// Serve `handler` on `listener` with the default [`Limits`] until
+/// [`ServerHandle::shutdown`].
 pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Result<ServerHandle> {
+    spawn_with(listener, handler, Limits::default())
+}
+
+/// Serve `handler` on `listener` within `limits` until [`ServerHandle::shutdown`].
+pub fn spawn_with<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    limits: Limits,
+) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let task = tokio::spawn(async move {
         let graceful = GracefulShutdown::new();
         loop {
@@ -145,6 +205,21 @@ pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Res
                 }
             };
             let _ = stream.set_nodelay(true);
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(
+                    max = limits.max_connections,
+                    "connection refused: too many connections"
+                );
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        let _ = stream.write_all(BUSY).await;
+                        let _ = stream.shutdown().await;
+                    })
+                    .await;
+                });
+                continue;
+            };
             let h = handler.clone();
             // File bodies of this connection's responses are sent with sendfile: they find
             // the connection's slot in their request's extensions (see http::sendfile).
@@ -158,6 +233,9 @@ pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Res
                 async move { Ok::<_, Infallible>(h.handle(req).await) }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
             sendfile::builder_options(&mut builder);
             let conn = builder.serve_connection(SendfileIo::new(stream, slot), svc);
             let conn = graceful.watch(conn);
@@ -165,6 +243,7 @@ pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Res
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
+                drop(permit);
             });
         }
         drop(listener);

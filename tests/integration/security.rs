@@ -192,3 +192,91 @@ async fn a_range_of_a_signed_body_waits_for_the_verdict() {
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.headers);
     assert!(r.json()["reason"].as_str().unwrap().contains("Repr-Digest"));
 }
+
+/// Read what the server sends until it closes the connection (or `within` passes).
+async fn read_until_closed(
+    s: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(end, s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Issue "4 of 6", item 1: a client that sends half a request head, or keeps a keep-alive
+/// connection idle, is closed after `client-header-timeout` (slowloris).
+#[tokio::test]
+async fn slow_and_idle_clients_are_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let origin = Origin::start().await;
+    let p = partner_of(&origin, |c| {
+        c.client_header_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let addr = p.base().trim_start_matches("http://").to_string();
+    // Half a head, never finished.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
+        .await
+        .unwrap();
+    let closed = read_until_closed(&mut slow, std::time::Duration::from_secs(4)).await;
+    assert!(
+        closed.is_some(),
+        "a half-sent head is cut after the timeout"
+    );
+    // A whole request, then silence on the kept-alive connection.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let got = read_until_closed(&mut idle, std::time::Duration::from_secs(4))
+        .await
+        .expect("an idle keep-alive connection is closed");
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+}
+
+/// Issue "4 of 6", item 1: above `max-connections` a new connection gets 503 at once and
+/// is closed; the accept loop goes on serving once a connection is free.
+#[tokio::test]
+async fn connections_above_the_cap_get_503() {
+    use tokio::io::AsyncWriteExt;
+    let origin = Origin::start().await;
+    let p = partner_of(&origin, |c| c.max_connections = 2).await;
+    let addr = p.base().trim_start_matches("http://").to_string();
+    let held1 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let held2 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let got = read_until_closed(&mut third, std::time::Duration::from_secs(3))
+        .await
+        .expect("refused at once");
+    assert!(
+        got.starts_with(b"HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    drop((held1, held2));
+    // The server sees both connections end, and frees their slots.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        get(&format!("{}/healthz", p.base()), &[]).await.status,
+        StatusCode::OK
+    );
+}
