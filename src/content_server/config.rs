@@ -129,6 +129,10 @@ pub struct ContentServerConfig {
     pub client_header_timeout: Duration,
     /// Connections served at once; above it a new connection gets 503 and is closed.
     pub max_connections: usize,
+    /// The longest an upload may go without sending data (nginx's
+    /// `client_body_timeout`); then 408 and nothing is kept.
+    #[serde(deserialize_with = "de_duration")]
+    pub client_body_timeout: Duration,
     /// This instance's id among several instances of one system on one store (letters,
     /// digits, `-`); names its delivery records and owns the partner copies it stores.
     /// Default: `<host name>-<listen port>`, stable across restarts.
@@ -176,6 +180,7 @@ impl Default for ContentServerConfig {
             fsync: true,
             client_header_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            client_body_timeout: Duration::from_secs(60),
             instance_id: None,
             instances: Vec::new(),
             peers: Vec::new(),
@@ -434,6 +439,9 @@ pub struct ContentServerArgs {
     /// Connections served at once; more get 503 [default: 10000]
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Longest an upload may go without sending data, then 408 [default: 60s]
+    #[arg(long, value_parser = parse_duration)]
+    pub client_body_timeout: Option<Duration>,
     /// This instance's id among instances of one system on one store [default: HOSTNAME-PORT]
     #[arg(long)]
     pub instance_id: Option<String>,
@@ -476,7 +484,8 @@ impl ContentServerArgs {
             fsync,
             store_retry_after,
             client_header_timeout,
-            max_connections
+            max_connections,
+            client_body_timeout
         );
         if self.instance_id.is_some() {
             cfg.instance_id = self.instance_id.clone();

@@ -194,6 +194,7 @@ impl ContentServer {
                 default_availability: cfg.default_file_availability,
                 max_availability: cfg.max_file_availability,
                 instance_id: instance_id.clone(),
+                body_timeout: cfg.client_body_timeout,
             },
             store.clone(),
             access.clone(),

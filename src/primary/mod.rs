@@ -45,6 +45,8 @@ pub struct PrimarySettings {
     pub max_availability: Duration,
     /// This instance's id, unique among the instances on one store (its delivery records).
     pub instance_id: String,
+    /// The longest an upload may go without sending data.
+    pub body_timeout: Duration,
 }
 
 /// How long a record (or the absence of one) read from the store is trusted before it is

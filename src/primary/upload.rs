@@ -77,7 +77,13 @@ impl Primary {
             .await?;
         let mut incoming = req.into_body();
         // Pipelined: the next batch is read while the previous one is written and hashed.
-        let mut next = next_batch(&mut incoming, BATCH).await;
+        // A client that stops sending is given `body_timeout` between arrivals (nginx's
+        // client_body_timeout), then 408; the dropped writer removes what it wrote.
+        let idle = self.settings.body_timeout;
+        let stalled = || ApiError::RequestTimeout(format!("no upload data for {idle:?}"));
+        let mut next = tokio::time::timeout(idle, next_batch(&mut incoming, BATCH))
+            .await
+            .map_err(|_| stalled())?;
         while let Some(chunk) = next {
             let chunk =
                 chunk.map_err(|e| ApiError::BadRequest(format!("upload body broke off: {e}")))?;
@@ -85,10 +91,12 @@ impl Primary {
                 // Dropping the writer removes the staging object.
                 return Err(ApiError::PayloadTooLarge { limit });
             }
-            let (wrote, following) =
-                tokio::join!(writer.write(chunk), next_batch(&mut incoming, BATCH));
+            let (wrote, following) = tokio::join!(
+                writer.write(chunk),
+                tokio::time::timeout(idle, next_batch(&mut incoming, BATCH))
+            );
             wrote?;
-            next = following;
+            next = following.map_err(|_| stalled())?;
         }
         let written = writer.finish().await?;
         // The digest is the file's ETag and Repr-Digest: a writer without one is a bug.

@@ -280,3 +280,37 @@ async fn connections_above_the_cap_get_503() {
         StatusCode::OK
     );
 }
+
+/// Issue "4 of 6", item 1: an upload that stops sending is answered 408 after
+/// `client-body-timeout`, and nothing of it is kept.
+#[tokio::test]
+async fn a_stalled_upload_gets_408_and_keeps_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let (a, _b) = pair_with(
+        |c| c.client_body_timeout = std::time::Duration::from_secs(1),
+        |_| {},
+    )
+    .await;
+    let addr = a.base().trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nfirst bytes")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut s, std::time::Duration::from_secs(5))
+        .await
+        .expect("answered and closed");
+    assert!(
+        got.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(
+        eventually(std::time::Duration::from_secs(2), || !a
+            .stored_files()
+            .iter()
+            .any(|f| f.starts_with("files/") || f.starts_with(".staging/")))
+        .await,
+        "{:?}",
+        a.stored_files()
+    );
+}
