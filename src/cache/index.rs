@@ -45,6 +45,8 @@ pub struct Index {
     instance: Arc<str>,
     /// Purges known here (from tombstones), by primary key: when they were received.
     purged: Arc<std::sync::RwLock<HashMap<String, u64>>>,
+    /// Set once a purge is known: until then a hit takes no lock for it.
+    any_purge: Arc<AtomicBool>,
     store: Arc<dyn BlobStore>,
     metrics: Metrics,
 }
@@ -147,6 +149,7 @@ impl Index {
             any_vary: Arc::new(AtomicBool::new(false)),
             instance,
             purged: Arc::new(std::sync::RwLock::new(HashMap::new())),
+            any_purge: Arc::new(AtomicBool::new(false)),
             store,
             metrics,
         }
@@ -165,6 +168,9 @@ impl Index {
 
     /// True when a purge of the URL arrived after the second `meta`'s response was received.
     fn is_purged(&self, key: &CacheKey, meta: &EntryMeta) -> bool {
+        if !self.any_purge.load(Ordering::Relaxed) {
+            return false;
+        }
         self.purged
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -184,6 +190,7 @@ impl Index {
             Some(known) if *known >= at => false,
             _ => {
                 map.insert(primary.to_string(), at);
+                self.any_purge.store(true, Ordering::Relaxed);
                 true
             }
         }
