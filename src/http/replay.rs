@@ -16,7 +16,7 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusC
 
 use super::body::{self, Body};
 use super::conditional::{self, Precondition, RangeOutcome, Validators};
-use super::representation::{Plan, Span};
+use super::representation::{precondition_failed, range_not_satisfiable, Plan, Span};
 
 /// A stored response head, ready to be replayed.
 #[derive(Debug, Clone)]
@@ -182,10 +182,7 @@ impl Replay {
                 ));
             }
             Precondition::Failed => {
-                return Err(Box::new(body::json(
-                    StatusCode::PRECONDITION_FAILED,
-                    &serde_json::json!({"error": "precondition_failed", "reason": "a precondition in the request does not hold for this file"}),
-                )));
+                return Err(Box::new(precondition_failed()));
             }
         }
         let (Some(len), true) = (self.len, self.status == StatusCode::OK && !is_head) else {
@@ -210,16 +207,7 @@ impl Replay {
                     end: end + 1,
                 },
             }),
-            RangeOutcome::Unsatisfiable => {
-                let mut resp = body::json(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    &serde_json::json!({"error": "range_not_satisfiable", "reason": format!("the file has {len} bytes")}),
-                );
-                if let Ok(v) = HeaderValue::from_str(&conditional::unsatisfied_range(len)) {
-                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
-                }
-                Err(Box::new(resp))
-            }
+            RangeOutcome::Unsatisfiable => Err(Box::new(range_not_satisfiable(len))),
         }
     }
 

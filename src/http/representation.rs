@@ -117,10 +117,7 @@ impl Representation {
                 ));
             }
             Precondition::Failed => {
-                return Err(Box::new(body::json(
-                    StatusCode::PRECONDITION_FAILED,
-                    &serde_json::json!({"error": "precondition_failed", "reason": "a precondition in the request does not hold for this file"}),
-                )));
+                return Err(Box::new(precondition_failed()));
             }
         }
         // No Date here: hyper adds it to every response (formatted once a second).
@@ -168,18 +165,29 @@ impl Representation {
                     end: end + 1,
                 },
             }),
-            RangeOutcome::Unsatisfiable => {
-                let mut resp = body::json(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    &serde_json::json!({"error": "range_not_satisfiable", "reason": format!("the file has {len} bytes")}),
-                );
-                if let Ok(v) = HeaderValue::from_str(&conditional::unsatisfied_range(len)) {
-                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
-                }
-                Err(Box::new(resp))
-            }
+            RangeOutcome::Unsatisfiable => Err(Box::new(range_not_satisfiable(len))),
         }
     }
+}
+
+/// 412, for a precondition that does not hold (primary files and partner copies alike).
+pub fn precondition_failed() -> Response<Body> {
+    body::json(
+        StatusCode::PRECONDITION_FAILED,
+        &serde_json::json!({"error": "precondition_failed", "reason": "a precondition in the request does not hold for this file"}),
+    )
+}
+
+/// 416 with `Content-Range: bytes */<len>`, for a range beyond a body of `len` bytes.
+pub fn range_not_satisfiable(len: u64) -> Response<Body> {
+    let mut resp = body::json(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        &serde_json::json!({"error": "range_not_satisfiable", "reason": format!("the file has {len} bytes")}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&conditional::unsatisfied_range(len)) {
+        resp.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    resp
 }
 
 /// `attachment; filename="..."` with anything unsafe for a quoted string replaced.

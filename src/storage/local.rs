@@ -140,10 +140,7 @@ impl BlobStore for LocalBlobs {
         Box::pin(async move {
             match self.inner.get(&ObjPath::from(key)).await {
                 Ok(r) => {
-                    let version = Version {
-                        e_tag: r.meta.e_tag.clone(),
-                        version: r.meta.version.clone(),
-                    };
+                    let version = Version::of(&r.meta);
                     Ok(Some((r.bytes().await?, version)))
                 }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),

@@ -59,6 +59,16 @@ pub struct Version {
     pub version: Option<String>,
 }
 
+impl Version {
+    /// The version object_store reports for an object.
+    pub(crate) fn of(meta: &object_store::ObjectMeta) -> Version {
+        Version {
+            e_tag: meta.e_tag.clone(),
+            version: meta.version.clone(),
+        }
+    }
+}
+
 /// When a conditional write of a small object may happen. On S3 (AWS, MinIO, R2) these are
 /// `If-None-Match: *` and `If-Match: <etag>`, atomic at the server, so that instances on
 /// one bucket can coordinate through it; on a local store they are atomic within the

@@ -321,10 +321,7 @@ impl BlobStore for S3Blobs {
         Box::pin(async move {
             match self.inner.get(&self.path(key)).await {
                 Ok(r) => {
-                    let version = Version {
-                        e_tag: r.meta.e_tag.clone(),
-                        version: r.meta.version.clone(),
-                    };
+                    let version = Version::of(&r.meta);
                     let data = r.bytes().await.map_err(|e| os_err(key, e))?;
                     Ok(Some((data, version)))
                 }
