@@ -3,6 +3,7 @@
 //! representation logic (validators, ranges, conditionals), and the one mapping of every
 //! module's errors to HTTP responses.
 
+pub mod abort;
 pub mod body;
 pub mod client;
 pub mod conditional;

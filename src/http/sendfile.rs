@@ -28,7 +28,8 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+
+use super::abort::ResetOnAbort;
 
 /// Size of the placeholder, and so the largest segment one frame stands for. It lives in
 /// `.bss` and is never touched, so it costs address space, not memory.
@@ -82,13 +83,13 @@ fn placeholder_offset(buf: &[u8]) -> Option<usize> {
 /// The transport of one HTTP/1.1 connection: a TCP stream that sends placeholder slices
 /// from their files.
 pub struct SendfileIo {
-    io: TokioIo<TcpStream>,
+    io: TokioIo<ResetOnAbort>,
     slot: SendfileSlot,
 }
 
 impl SendfileIo {
     /// Wrap `stream`; bodies of this connection queue their segments in `slot`.
-    pub fn new(stream: TcpStream, slot: SendfileSlot) -> Self {
+    pub fn new(stream: ResetOnAbort, slot: SendfileSlot) -> Self {
         SendfileIo {
             io: TokioIo::new(stream),
             slot,
@@ -117,7 +118,7 @@ impl SendfileIo {
             }
             (seg.file.clone(), seg.offset + at as u64)
         };
-        let tcp = self.io.inner();
+        let tcp = self.io.inner().tcp();
         let n = loop {
             ready!(tcp.poll_write_ready(cx))?;
             match tcp.try_io(tokio::io::Interest::WRITABLE, || {
@@ -247,6 +248,8 @@ mod sys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::abort::AbortFlag;
+    use tokio::net::TcpStream;
 
     #[test]
     fn placeholders_are_recognised_by_address_only() {
@@ -273,7 +276,10 @@ mod tests {
         let mut client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
         let (server, _) = l.accept().await.unwrap();
         let slot = SendfileSlot::default();
-        let mut io = SendfileIo::new(server, slot.clone());
+        let mut io = SendfileIo::new(
+            ResetOnAbort::new(server, AbortFlag::default()),
+            slot.clone(),
+        );
 
         // No queued segment: an error, nothing written.
         let stray = Bytes::from_static(&PLACEHOLDER[..10]);

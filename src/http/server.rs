@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 
+use super::abort::{AbortFlag, AbortOnError, ResetOnAbort};
 use super::body::Body;
 use super::error::ApiError;
 use super::sendfile::{self, SendfileIo, SendfileSlot};
@@ -225,19 +226,27 @@ pub fn spawn_with<H: Handler>(
             // the connection's slot in their request's extensions (see http::sendfile).
             let slot = SendfileSlot::default();
             let req_slot = slot.clone();
+            // A failed body resets the connection (see http::abort).
+            let abort = AbortFlag::default();
+            let body_abort = abort.clone();
             let svc = service_fn(move |mut req: Request<Incoming>| {
                 let h = h.clone();
                 if sendfile::SUPPORTED {
                     req.extensions_mut().insert(req_slot.clone());
                 }
-                async move { Ok::<_, Infallible>(h.handle(req).await) }
+                let abort = body_abort.clone();
+                async move {
+                    let resp = h.handle(req).await;
+                    Ok::<_, Infallible>(resp.map(|b| AbortOnError::new(b, abort)))
+                }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout);
             sendfile::builder_options(&mut builder);
-            let conn = builder.serve_connection(SendfileIo::new(stream, slot), svc);
+            let conn = builder
+                .serve_connection(SendfileIo::new(ResetOnAbort::new(stream, abort), slot), svc);
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = conn.await {

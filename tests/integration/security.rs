@@ -314,3 +314,55 @@ async fn a_stalled_upload_gets_408_and_keeps_nothing() {
         a.stored_files()
     );
 }
+
+/// Read a whole response until the server closes; the error, if the close was a reset.
+async fn read_to_close(s: &mut tokio::net::TcpStream) -> (Vec<u8>, Option<std::io::ErrorKind>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf)).await {
+            Err(_) => panic!("no close within 10 s"),
+            Ok(Ok(0)) => return (got, None),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => return (got, Some(e.kind())),
+        }
+    }
+}
+
+/// Issue "4 of 6", item 3: a fill cut by the primary, whose body has no length, ends each
+/// client's response with a TCP reset, on HTTP/1.0 (a close-delimited body, RFC 9112
+/// §6.3 rule 8, where a clean close would mean "complete") and on HTTP/1.1 alike.
+#[tokio::test]
+async fn a_cut_fill_without_a_length_ends_with_a_reset_on_every_version() {
+    use tokio::io::AsyncWriteExt;
+    let origin = Origin::start().await;
+    let p = partner_of(&origin, |_| {}).await;
+    let addr = p.base().trim_start_matches("http://").to_string();
+    for (n, version) in ["HTTP/1.0", "HTTP/1.1"].into_iter().enumerate() {
+        let mut s = Script::new(data(200_000, 17)).cacheable();
+        s.content_length = false;
+        s.break_after = Some(70_000);
+        s.delay = std::time::Duration::from_millis(20);
+        s.chunk = 10_000;
+        let url = origin.script(&format!("/cut-{n}"), s);
+        let target = p.via(&url);
+        let path = target.trim_start_matches(&p.base());
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(
+            format!("GET {path} {version}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let (got, err) = read_to_close(&mut c).await;
+        let head = String::from_utf8_lossy(&got[..got.len().min(200)]).to_string();
+        assert!(head.contains(" 200 "), "{version}: {head}");
+        assert_eq!(
+            err,
+            Some(std::io::ErrorKind::ConnectionReset),
+            "{version}: a cut body must end with a reset ({} bytes read)",
+            got.len()
+        );
+        assert!(got.len() < 200_000, "{version}");
+    }
+}
