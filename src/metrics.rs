@@ -65,6 +65,8 @@ pub struct Metrics {
     pub store_degraded: IntGauge,
     /// Fills served to their clients without keeping a copy because the store failed.
     pub store_bypassed_fills: IntCounter,
+    /// Fills whose file failed mid-body (disk full) and that finished through memory.
+    pub fills_in_memory: IntCounter,
     /// MCData server: FD requests from clients, by result.
     pub fd_requests: IntCounterVec,
     /// MCData server: binary messages exchanged with partner MCData servers.
@@ -205,6 +207,10 @@ impl Metrics {
                 "mcdata_store_bypassed_fills_total",
                 "Fills streamed to clients without keeping a copy because the store failed",
             )?,
+            fills_in_memory: IntCounter::new(
+                "mcdata_fills_in_memory_total",
+                "Fills whose file failed mid-body (disk full) and that went on through memory",
+            )?,
             fd_requests: IntCounterVec::new(
                 Opts::new(
                     "mcdata_fd_requests_total",
@@ -257,6 +263,7 @@ impl Metrics {
         r.register(Box::new(self.store_errors.clone()))?;
         r.register(Box::new(self.store_degraded.clone()))?;
         r.register(Box::new(self.store_bypassed_fills.clone()))?;
+        r.register(Box::new(self.fills_in_memory.clone()))?;
         r.register(Box::new(self.fd_requests.clone()))?;
         r.register(Box::new(self.fd_messages.clone()))?;
         r.register(Box::new(self.fd_events.clone()))?;

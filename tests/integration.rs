@@ -12,6 +12,8 @@ mod plain_origin;
 
 #[path = "integration/coalescing.rs"]
 mod coalescing;
+#[path = "integration/disk_full.rs"]
+mod disk_full;
 #[path = "integration/fd.rs"]
 mod fd;
 #[path = "integration/http_cache.rs"]

@@ -7,6 +7,10 @@
 //! `Revalidated` (a 304 freshened the stored copy) or `Refused`; its body is `Growing`, then `Complete` or `Failed`. The registration in
 //! [`Fills`] is removed by a guard, so a fill that ends in any way — including a panic —
 //! frees its key for the next request.
+//!
+//! When the file fails mid-fill (the disk is full), the rest of the body reaches the
+//! fill's clients through its [`MemoryTail`] and the fill is *detached*: it finishes for
+//! the clients it has, keeps no copy, and the next request starts a fill of its own.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -20,15 +24,17 @@ use super::entry::EntryMeta;
 use super::key::CacheKey;
 use super::vary::VaryFields;
 use crate::http::replay::Replay;
-use crate::storage::Growth;
+use crate::storage::{Growth, MemoryTail};
 
 /// The response head of a fill, once the primary has answered.
 #[derive(Debug)]
 pub struct FillHead {
     /// The primary's status and fields, replayed to every client of the fill.
     pub replay: Arc<Replay>,
-    /// The staging file or spool, read positionally by every client of the fill.
-    pub file: Arc<File>,
+    /// The staging file or spool, read positionally by every client of the fill; none
+    /// when not even a spool could be made (the whole body then goes through the fill's
+    /// memory tail).
+    pub file: Option<Arc<File>>,
     /// Whether the copy will be kept (false for `no-store` and friends: pass-through).
     pub keep: bool,
     /// Seconds: the response's age when it arrived (RFC 9111 §4.2.3).
@@ -72,6 +78,8 @@ pub struct Fill {
     growth: watch::Sender<Growth>,
     cancelled: AtomicBool,
     bypassed: AtomicBool,
+    detached: AtomicBool,
+    tail: Arc<MemoryTail>,
 }
 
 impl Fill {
@@ -85,6 +93,8 @@ impl Fill {
             }),
             cancelled: AtomicBool::new(false),
             bypassed: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
+            tail: Arc::default(),
         }
     }
 
@@ -174,6 +184,23 @@ impl Fill {
     pub fn is_bypassed(&self) -> bool {
         self.bypassed.load(Ordering::SeqCst)
     }
+
+    /// Where the body goes once its file failed.
+    pub fn tail(&self) -> &Arc<MemoryTail> {
+        &self.tail
+    }
+
+    /// The file failed at byte `at`: the rest goes through the memory tail, to the clients
+    /// the fill has; new requests start a fill of their own.
+    pub fn continue_in_memory(&self, at: u64) {
+        self.tail.switch(at);
+        self.detached.store(true, Ordering::SeqCst);
+    }
+
+    /// True once the fill no longer takes new clients.
+    pub fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::SeqCst)
+    }
 }
 
 /// The registry of running fills, one per cache key.
@@ -218,7 +245,7 @@ impl Fills {
     /// Join the fill running for `key`, or register a new one.
     pub fn join_or_start(&self, key: &CacheKey) -> Joined {
         let mut map = self.lock();
-        if let Some(f) = map.get(key.as_str()) {
+        if let Some(f) = map.get(key.as_str()).filter(|f| !f.is_detached()) {
             return Joined::Joined(f.clone());
         }
         let fill = Arc::new(Fill::new(key.clone()));
@@ -324,5 +351,24 @@ mod tests {
             panic!("new fill after purge")
         };
         assert!(!Arc::ptr_eq(&f1, &f2));
+    }
+
+    #[tokio::test]
+    async fn a_fill_in_memory_takes_no_new_clients() {
+        let fills = Fills::default();
+        let Joined::Started(f1, g1) = fills.join_or_start(&k()) else {
+            panic!()
+        };
+        f1.continue_in_memory(10);
+        assert_eq!(f1.tail().file_len(), Some(10));
+        let Joined::Started(f2, _g2) = fills.join_or_start(&k()) else {
+            panic!("a detached fill is not joined")
+        };
+        assert!(!Arc::ptr_eq(&f1, &f2));
+        drop(g1);
+        assert!(
+            fills.is_running(&k()),
+            "the old fill's end leaves the new one alone"
+        );
     }
 }

@@ -8,6 +8,11 @@
 //! behind; its space is freed when the fill and its last reader let go of it. So it holds
 //! at most the bodies of the fills in flight. The store is fed from the same chunks in
 //! memory, never from the spool: this is not spooling on the way to S3.
+//!
+//! When the file the clients read fails (the disk is full), the sink goes on *in memory*:
+//! [`Sink::append`] reports the failure once, and the caller sends the rest of the body
+//! through the fill's memory tail (see `storage::tail`). A store writer beside a spool
+//! keeps storing; a writer whose own file was the clients' file is dropped.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -83,14 +88,27 @@ fn hash_prefix(file: &File, len: u64) -> std::io::Result<Sha256> {
     Ok(hasher)
 }
 
+/// The clients' file failed at byte `at`: from there on the bytes are only in memory.
+#[derive(Debug)]
+pub struct FileFailed {
+    pub at: u64,
+    /// The store's error, when the clients' file was the store writer's own (the copy is
+    /// lost with it); `None` when the spool failed.
+    pub store: Option<StoreError>,
+    pub reason: String,
+}
+
 /// The destination of one fill's bytes.
 pub struct Sink {
     dir: PathBuf,
     writer: Option<Box<dyn BlobWriter>>,
     /// The spool, when readers read it rather than the writer's own file.
     spool: Option<Arc<File>>,
-    /// What the fill's clients read: the writer's read handle or the spool.
-    readers: Arc<File>,
+    /// What the fill's clients read: the writer's read handle or the spool (none when
+    /// not even a spool could be made).
+    readers: Option<Arc<File>>,
+    /// Set once the clients' file failed: the bytes from here on are only in memory.
+    memory_from: Option<u64>,
     /// Our own digest, while there is no writer to keep one.
     own: Option<Digesting>,
     hashing: Hashing,
@@ -111,28 +129,41 @@ impl Sink {
                 dir: dir.to_path_buf(),
                 writer,
                 spool: None,
-                readers: handle,
+                readers: Some(handle),
+                memory_from: None,
                 own: None,
                 hashing,
                 len: 0,
             });
         }
         let d = dir.to_path_buf();
-        let spool = Arc::new(blocking(dir, move || create_unlinked(&d)).await?);
+        let (spool, memory_from) = match blocking(dir, move || create_unlinked(&d)).await {
+            Ok(f) => (Some(Arc::new(f)), None),
+            Err(e) => {
+                tracing::warn!(error = %e, "no spool file: this fill goes through memory");
+                (None, Some(0))
+            }
+        };
         Ok(Sink {
             dir: dir.to_path_buf(),
             own: writer.is_none().then(|| Digesting::new(hashing)),
             hashing,
             writer,
             readers: spool.clone(),
-            spool: Some(spool),
+            spool,
+            memory_from,
             len: 0,
         })
     }
 
-    /// The file the fill's clients read positionally.
-    pub fn readers(&self) -> Arc<File> {
+    /// The file the fill's clients read positionally (none: everything is in memory).
+    pub fn readers(&self) -> Option<Arc<File>> {
         self.readers.clone()
+    }
+
+    /// Where the clients' file ends, once it failed (the rest is only in memory).
+    pub fn memory_from(&self) -> Option<u64> {
+        self.memory_from
     }
 
     /// True while the bytes also go to the store.
@@ -150,28 +181,81 @@ impl Sink {
         self.len == 0
     }
 
-    /// Make `chunk` readable by the fill's clients. An error here ends the fill.
-    pub async fn append(&mut self, chunk: &Bytes) -> Result<(), SpoolError> {
+    /// Make `chunk` readable by the fill's clients: in their file, or, once that failed,
+    /// in memory (the caller hands it to the fill's memory tail). The failure of the file
+    /// is returned once, when it happens; an error here (of the digest) ends the fill.
+    pub async fn append(&mut self, chunk: &Bytes) -> Result<Option<FileFailed>, SpoolError> {
         let n = chunk.len() as u64;
-        match &self.spool {
-            Some(spool) => {
-                let pending = match &mut self.own {
-                    Some(d) => Some(d.start(chunk)?),
-                    None => None,
-                };
-                let (file, c, at) = (spool.clone(), chunk.clone(), self.len);
-                blocking(&self.dir, move || file.write_all_at(&c, at)).await?;
-                if let (Some(d), Some(p)) = (&mut self.own, pending) {
-                    d.done(p).await?;
+        let pending = match &mut self.own {
+            Some(d) => Some(d.start(chunk)?),
+            None => None,
+        };
+        let mut failed = None;
+        if self.memory_from.is_none() {
+            match (&self.spool, self.writer.as_mut()) {
+                (Some(spool), _) => {
+                    let (file, c, at) = (spool.clone(), chunk.clone(), self.len);
+                    if let Err(e) = blocking(&self.dir, move || file.write_all_at(&c, at)).await {
+                        // The store writer beside the spool, if any, goes on storing.
+                        failed = Some(FileFailed {
+                            at: self.len,
+                            store: None,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+                (None, Some(w)) => {
+                    if let Err(e) = w.write(chunk.clone()).await {
+                        failed = Some(FileFailed {
+                            at: self.len,
+                            reason: e.to_string(),
+                            store: Some(e),
+                        });
+                    }
+                }
+                (None, None) => {
+                    return Err(StoreError::Task("sink without destination".into()).into())
                 }
             }
-            None => match self.writer.as_mut() {
-                Some(w) => w.write(chunk.clone()).await?,
-                None => return Err(StoreError::Task("sink without destination".into()).into()),
-            },
+        }
+        if let (Some(d), Some(p)) = (&mut self.own, pending) {
+            d.done(p).await?;
+        }
+        if let Some(f) = &failed {
+            self.memory_from = Some(f.at);
+            if f.store.is_some() {
+                // The writer's own file was the clients' file: the copy is lost.
+                self.writer = None;
+            }
+            if self.own.is_none() {
+                // Our own digest from now on (the writer may fail later, and the file
+                // takes no more bytes): it resumes from what the file holds, then takes
+                // this chunk.
+                let mut d = self.resumed_digest(f.at).await?;
+                let p = d.start(chunk)?;
+                d.done(p).await?;
+                self.own = Some(d);
+            }
         }
         self.len += n;
-        Ok(())
+        Ok(failed)
+    }
+
+    /// A digest of the first `len` bytes of the clients' file, to go on from.
+    fn resumed_digest(
+        &self,
+        len: u64,
+    ) -> impl std::future::Future<Output = Result<Digesting, SpoolError>> + Send + 'static {
+        let (hashing, readers, dir) = (self.hashing, self.readers.clone(), self.dir.clone());
+        async move {
+            match (hashing, readers) {
+                (Hashing::Sha256, Some(file)) => {
+                    let hasher = blocking(&dir, move || hash_prefix(&file, len)).await?;
+                    Ok(Digesting::resumed(hasher, len))
+                }
+                _ => Ok(Digesting::new(Hashing::Off)),
+            }
+        }
     }
 
     /// Hand `chunk`, already appended, to the store when it is written beside the spool.
@@ -186,9 +270,13 @@ impl Sink {
             return Ok(None);
         };
         self.writer = None;
+        if self.own.is_some() {
+            // Already digesting on our own (the spool failed before).
+            return Ok(Some(e));
+        }
+        let (file, len) = (spool.clone(), self.len);
         self.own = Some(match self.hashing {
             Hashing::Sha256 => {
-                let (file, len) = (spool.clone(), self.len);
                 let hasher = blocking(&self.dir, move || hash_prefix(&file, len)).await?;
                 Digesting::resumed(hasher, len)
             }
@@ -231,7 +319,7 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(
-            &read_at(sink.readers(), 0..11).await.unwrap()[..],
+            &read_at(sink.readers().unwrap(), 0..11).await.unwrap()[..],
             b"hello world"
         );
         assert_eq!(

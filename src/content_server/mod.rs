@@ -2,7 +2,8 @@
 //! configuration, routes requests between them, and logs and counts every request.
 //!
 //! Routes: `POST /files`, `GET|HEAD|DELETE /files/{id}`, `GET /files/{id}/deliveries`
-//! (primary); `GET|HEAD|DELETE /<http(s)://original URL>` (partner); `/healthz`, `/metrics`.
+//! (primary); `GET|HEAD|DELETE /<http(s)://original URL>` (partner); `/healthz` (alive), `/readyz` (usable: 503 with the reasons
+//! while the store rests after a failure), `/metrics`.
 
 pub mod config;
 
@@ -305,6 +306,21 @@ impl ContentServer {
                 Ok(body::json(
                     StatusCode::OK,
                     &serde_json::json!({"status": "ok"}),
+                )),
+            );
+        }
+        if path == "/readyz" {
+            let reasons: Vec<String> = self.partner.store_trouble().into_iter().collect();
+            let (status, ready) = if reasons.is_empty() {
+                (StatusCode::OK, true)
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, false)
+            };
+            return (
+                "readyz",
+                Ok(body::json(
+                    status,
+                    &serde_json::json!({"ready": ready, "reasons": reasons}),
                 )),
             );
         }

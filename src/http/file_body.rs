@@ -1,6 +1,8 @@
 //! Response bodies read from a file with positional reads, in big chunks: a complete
 //! object (a hit), or a file that a fill is still writing (a miss or a joined waiter),
-//! in which case the reader follows the fill's [`Growth`] and sends bytes as they land.
+//! in which case the reader follows the fill's [`Growth`] and sends bytes as they land
+//! (from the file, and from the fill's [`crate::storage::MemoryTail`] once the file
+//! failed).
 
 use std::fs::File;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use tokio::sync::watch;
 
 use super::body::{Body, BodyError};
 use super::sendfile::{self, SendfileSlot};
-use crate::storage::{read_at, Growth};
+use crate::storage::{read_at, Growth, TailError, TailReader};
 
 /// Largest read per chunk: big enough to keep syscalls and wake-ups per byte low.
 pub const CHUNK: u64 = 256 * 1024;
@@ -28,10 +30,13 @@ pub enum ReadError {
     Abandoned,
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tail(#[from] TailError),
 }
 
 struct Reader {
-    file: Arc<File>,
+    /// None only for a fill whose file could not even be made: all of it is in `tail`.
+    file: Option<Arc<File>>,
     pos: u64,
     /// Exclusive end of what this response sends; `None` = until the fill completes.
     end: Option<u64>,
@@ -39,6 +44,8 @@ struct Reader {
     served: IntCounter,
     /// When set, ranges are not read but queued for `sendfile` ([`sendfile`]).
     slot: Option<SendfileSlot>,
+    /// A fill's bytes past the point where its file failed.
+    tail: Option<TailReader>,
 }
 
 impl Reader {
@@ -68,18 +75,42 @@ impl Reader {
                 Err(e) => return Some(Err(e)),
             };
             if self.pos < upto {
+                let in_file = self
+                    .tail
+                    .as_ref()
+                    .and_then(TailReader::file_len)
+                    .unwrap_or(u64::MAX);
+                let file = match &self.file {
+                    Some(f) if self.pos < in_file => f.clone(),
+                    _ => {
+                        let Some(tail) = self.tail.as_mut() else {
+                            return Some(Err(TailError::Absent.into()));
+                        };
+                        return Some(match tail.read(self.pos, upto) {
+                            Ok(b) => {
+                                self.pos += b.len() as u64;
+                                self.served.inc_by(b.len() as u64);
+                                Ok(b)
+                            }
+                            Err(e) => Err(e.into()),
+                        });
+                    }
+                };
+                let upto = upto.min(in_file);
                 if let Some(slot) = &self.slot {
                     let to = upto.min(self.pos + sendfile::MAX_SEGMENT);
                     let len = (to - self.pos) as usize;
-                    let frame = slot.frame(self.file.clone(), self.pos, len);
+                    let frame = slot.frame(file, self.pos, len);
                     self.pos = to;
+                    self.advanced();
                     self.served.inc_by(len as u64);
                     return Some(Ok(frame));
                 }
                 let to = upto.min(self.pos + CHUNK);
-                return match read_at(self.file.clone(), self.pos..to).await {
+                return match read_at(file, self.pos..to).await {
                     Ok(b) => {
                         self.pos = to;
+                        self.advanced();
                         self.served.inc_by(b.len() as u64);
                         Some(Ok(b))
                     }
@@ -98,6 +129,13 @@ impl Reader {
                 // The fill dropped its sender without a verdict.
                 return Some(Err(ReadError::Abandoned));
             }
+        }
+    }
+
+    /// Tell the fill's memory tail how far this reader got.
+    fn advanced(&self) {
+        if let Some(t) = &self.tail {
+            t.advanced(self.pos);
         }
     }
 
@@ -146,12 +184,13 @@ pub fn complete_via(
     served: IntCounter,
 ) -> Body {
     into_body(Reader {
-        file,
+        file: Some(file),
         pos: start,
         end: Some(end),
         growth: None,
         served,
         slot: slot.cloned(),
+        tail: None,
     })
 }
 
@@ -163,25 +202,43 @@ pub fn growing(
     growth: watch::Receiver<Growth>,
     served: IntCounter,
 ) -> Body {
-    growing_via(None, file, start, end, growth, served)
+    growing_via(
+        None,
+        Growing {
+            file: Some(file),
+            growth,
+            tail: None,
+        },
+        start,
+        end,
+        served,
+    )
+}
+
+/// What a reader of a fill follows: its file (if it could be made), its growth, and its
+/// memory tail (for the bytes past a failure of the file).
+pub struct Growing {
+    pub file: Option<Arc<File>>,
+    pub growth: watch::Receiver<Growth>,
+    pub tail: Option<TailReader>,
 }
 
 /// The same, sent with `sendfile` through the connection's `slot` when there is one.
 pub fn growing_via(
     slot: Option<&SendfileSlot>,
-    file: Arc<File>,
+    fill: Growing,
     start: u64,
     end: Option<u64>,
-    growth: watch::Receiver<Growth>,
     served: IntCounter,
 ) -> Body {
     into_body(Reader {
-        file,
+        file: fill.file,
         pos: start,
         end,
-        growth: Some(growth),
+        growth: Some(fill.growth),
         served,
         slot: slot.cloned(),
+        tail: fill.tail,
     })
 }
 

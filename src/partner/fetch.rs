@@ -24,7 +24,7 @@ use crate::cache::fields;
 use crate::cache::fill::{Fill, FillGuard, FillHead};
 use crate::cache::freshness::{Decision, Timing};
 use crate::cache::key::CacheKey;
-use crate::cache::spool::{Sink, SpoolError};
+use crate::cache::spool::{FileFailed, Sink, SpoolError};
 use crate::cache::vary::{self, VaryFields};
 use crate::http::body::next_batch;
 use crate::http::replay::Replay;
@@ -328,6 +328,10 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
         }
     };
     let mut sink = Sink::new(writer, &p.settings.spool_dir, hashing).await?;
+    if sink.memory_from().is_some() {
+        // Not even a spool: every byte goes through memory, to the clients this fill has.
+        fill.continue_in_memory(0);
+    }
     let initial_age = crate::cache::freshness::corrected_initial_age(h, &timing).as_secs();
     fill.set_ready(
         FillHead {
@@ -365,7 +369,13 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
         p.metrics.bytes_fetched.inc_by(chunk.len() as u64);
         let write = async {
             // Clients first, then the store: the bytes already here never wait for the store.
-            sink.append(&chunk).await?;
+            let at = sink.len();
+            if let Some(failed) = sink.append(&chunk).await? {
+                file_failed(p, fill, url, failed);
+            }
+            if sink.memory_from().is_some() {
+                fill.tail().push(at, chunk.clone(), idle).await;
+            }
             fill.set_written(sink.len());
             sink.store(chunk).await
         };
@@ -433,6 +443,23 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
             bypass(p, fill, url, op, Some(&e));
             Ok("served without keeping a copy: the store failed")
         }
+    }
+}
+
+/// The clients' file failed (the disk is full): the rest of the body reaches the fill's
+/// clients through memory, and new requests start fills of their own. The copy is lost
+/// when that file was the store's.
+fn file_failed(p: &Upstream, fill: &Fill, url: &url::Url, failed: FileFailed) {
+    fill.continue_in_memory(failed.at);
+    p.metrics.fills_in_memory.inc();
+    match &failed.store {
+        Some(e) => bypass(p, fill, url, "write", Some(e)),
+        None => tracing::warn!(
+            url = %url,
+            at = failed.at,
+            error = %failed.reason,
+            "the spool failed: this fill goes on through memory"
+        ),
     }
 }
 

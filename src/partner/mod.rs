@@ -106,6 +106,13 @@ impl Partner {
         }
     }
 
+    /// Why the partner's store is not usable now (it rests after a failure), if it is not.
+    pub fn store_trouble(&self) -> Option<String> {
+        self.upstream.health.resting().then(|| {
+            "the store failed recently (a full disk, say): new fills pass through without keeping a copy".to_string()
+        })
+    }
+
     /// Wait until no fill runs, at most `grace`; true when none does.
     pub async fn fills_done(&self, grace: Duration) -> bool {
         let end = tokio::time::Instant::now() + grace;

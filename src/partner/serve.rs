@@ -345,7 +345,17 @@ impl Partner {
                 .await
                 .map(|g| g.clone());
             match verdict {
-                Ok(Growth::Complete { .. }) => {}
+                Ok(Growth::Complete { .. }) => {
+                    // A fill whose file failed kept only a moving window in memory: past the
+                    // file, these bytes are gone. A new request makes a fill of its own.
+                    let past_file = matches!((plan.span, fill.tail().file_len()),
+                        (Span::Part { end, .. }, Some(at)) if end > at);
+                    if past_file {
+                        return Err(ApiError::Unavailable(
+                            "the store failed during this fill: retry".into(),
+                        ));
+                    }
+                }
                 Ok(Growth::Failed(reason)) => return Err(ApiError::BadGateway(reason.to_string())),
                 _ => {
                     return Err(ApiError::BadGateway(
@@ -355,14 +365,21 @@ impl Partner {
             }
         }
         let served = self.counters.served.clone();
-        let growth = fill.growth();
         let slot = req.extensions().get::<SendfileSlot>();
-        let file = head.file.clone();
+        let (start, end) = match plan.span {
+            Span::None => (0, Some(0)),
+            Span::All => (0, None),
+            Span::Part { start, end } => (start, Some(end)),
+        };
         let body = match plan.span {
             Span::None => body::empty(),
-            Span::All => file_body::growing_via(slot, file, 0, None, growth, served),
-            Span::Part { start, end } => {
-                file_body::growing_via(slot, file, start, Some(end), growth, served)
+            Span::All | Span::Part { .. } => {
+                let growing = file_body::Growing {
+                    file: head.file.clone(),
+                    growth: fill.growth(),
+                    tail: Some(fill.tail().subscribe(start)),
+                };
+                file_body::growing_via(slot, growing, start, end, served)
             }
         };
         let resp = plan

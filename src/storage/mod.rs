@@ -11,6 +11,7 @@ pub mod growth;
 pub mod health;
 pub mod local;
 pub mod s3;
+pub mod tail;
 
 use std::fs::File;
 use std::future::Future;
@@ -26,6 +27,7 @@ pub use growth::Growth;
 pub use health::StoreHealth;
 pub use local::LocalBlobs;
 pub use s3::{S3Blobs, S3Options};
+pub use tail::{MemoryTail, TailError, TailReader};
 
 /// A boxed future, so that [`BlobStore`] stays object safe.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
