@@ -33,7 +33,11 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-PORTS = {"origin": 18080, "slow": 18081, "nginx": 18090, "varnish": 18091, "mcdata": 18092}
+PORTS = {"origin": 18080, "slow": 18081, "nginx": 18090, "varnish": 18091, "mcdata": 18092,
+         "nginx-tls": 18093, "mcdata-tls": 18094}
+# TLS hits: nginx and mcdata serve https with the same (test) certificate.
+TLS_CERT = os.path.join(ROOT, "tests/fixtures/tls/server.pem")
+TLS_KEY = os.path.join(ROOT, "tests/fixtures/tls/server.key")
 PROXIES = ["nginx", "varnish", "mcdata"]
 CRED = "bench-credential-1"
 SIZES = {"1k": 1024, "1m": 1 << 20, "64m": 64 << 20, "256m": 256 << 20, "1g": 1 << 30}
@@ -225,6 +229,18 @@ def start_nginx():
     location /slow/ {{ proxy_pass http://slow; }}
     location / {{ proxy_pass http://origin; }}
   }}
+  server {{
+    listen 127.0.0.1:{PORTS['nginx-tls']} ssl backlog=4096;
+    ssl_certificate {TLS_CERT};
+    ssl_certificate_key {TLS_KEY};
+    ssl_session_cache shared:SSL:10m;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_cache bench;
+    proxy_cache_lock on;
+    add_header X-Cache $upstream_cache_status always;
+    location / {{ proxy_pass http://origin; }}
+  }}
 }}
 """
     write(f"{d}/nginx.conf", conf)
@@ -276,10 +292,31 @@ def start_mcdata():
     return p
 
 
+def start_mcdata_tls():
+    """A second mcdata, serving https with the certificate nginx has (its own store)."""
+    d = os.path.join(WORK, "mcdata-tls")
+    shutil.rmtree(d, ignore_errors=True)
+    env = dict(os.environ, RUST_LOG="warn")
+    argv = pin(SERVER) + [
+        MCDATA, "content-server", "--system-id", "BENCH",
+        "--listen", f"127.0.0.1:{PORTS['mcdata-tls']}", "--store", f"file://{d}", "--fsync", "false",
+        "--cache-max-bytes", str(16 * GIB),
+        "--peer", f"O,http://127.0.0.1:{PORTS['origin']},{CRED}",
+        "--tls-cert-file", TLS_CERT, "--tls-key-file", TLS_KEY,
+    ] + ARGS.mcdata_args.split()
+    p = start("mcdata-tls", argv, env=env)
+    wait_port(PORTS["mcdata-tls"])
+    return p
+
+
 STARTERS = {"nginx": start_nginx, "varnish": start_varnish, "mcdata": start_mcdata}
 
 
 def url(target, path):
+    if target == "mcdata-tls":
+        return f"https://127.0.0.1:{PORTS['mcdata-tls']}/http://127.0.0.1:{PORTS['origin']}{path}"
+    if target == "nginx-tls":
+        return f"https://127.0.0.1:{PORTS['nginx-tls']}{path}"
     if target == "mcdata":
         up = PORTS["slow"] if path.startswith("/slow/") else PORTS["origin"]
         return f"http://127.0.0.1:{PORTS['mcdata']}/http://127.0.0.1:{up}{path}"
@@ -287,7 +324,11 @@ def url(target, path):
 
 
 def get(u, timeout=120):
-    with urllib.request.urlopen(u, timeout=timeout) as r:
+    ctx = None
+    if u.startswith("https://"):
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.path.join(ROOT, "tests/fixtures/tls/ca.pem"))
+    with urllib.request.urlopen(u, timeout=timeout, context=ctx) as r:
         n = 0
         while True:
             b = r.read(1 << 20)
@@ -345,6 +386,9 @@ def oha(u, conns, seconds):
         OHA, "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(conns),
         "-w", u,
     ]
+    if u.startswith("https://"):
+        # Both TLS servers present the test certificate; oha is told to trust it.
+        argv += ["--cacert", os.path.join(ROOT, "tests/fixtures/tls/ca.pem")]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
     if r.returncode != 0:
         raise RuntimeError(f"oha failed: {r.stderr[-500:]}")
@@ -392,6 +436,49 @@ def measure_hits():
         results[(name, conns, unit)]["_runs"] = per
         results[(name, conns, unit)]["_cpu"] = {t: statistics.median(v) for t, v in cpu.items()}
     return results
+
+
+def measure_tls():
+    """TLS hits: nginx and mcdata, both https with the same certificate; medians."""
+    figures = [("1k", 8, "rps"), ("1k", 64, "rps"), ("1m", 8, "gibps")]
+    results = {}
+    targets = ["nginx-tls", "mcdata-tls"]
+    for name, conns, unit in figures:
+        wait_quiet(f"tls hits {name} c={conns}")
+        per = {t: [] for t in targets}
+        cpu = {t: [] for t in targets}
+        for run in range(ARGS.runs):
+            order = targets if run % 2 == 0 else list(reversed(targets))
+            for t in order:
+                pids = group_pids(PROCS[t].pid)
+                c0, w0 = cpu_seconds(pids), time.time()
+                rps, bps = oha(url(t, f"/files/{name}"), conns, ARGS.duration)
+                c1, w1 = cpu_seconds(pids), time.time()
+                v = rps if unit == "rps" else bps / GIB
+                per[t].append(v)
+                cpu[t].append((c1 - c0) / (w1 - w0))
+                log(f"  tls {name} c={conns} run {run + 1} {t}: {v:,.2f} (server CPU {100 * cpu[t][-1]:.0f}%)")
+        m = {t: statistics.median(v) for t, v in per.items()}
+        m["_cpu"] = {t: statistics.median(v) for t, v in cpu.items()}
+        results[(name, conns, unit)] = m
+    return results
+
+
+def report_tls(tls):
+    L = ["### TLS hits (https, same certificate, TLS 1.3; warm caches)", ""]
+    L.append("| figure | nginx | mcdata | us/nginx | server CPU nginx | mcdata | CPU per unit us/nginx |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for (name, conns, unit), m in tls.items():
+        fmt = (lambda v: f"{v:,.0f}") if unit == "rps" else (lambda v: f"{v:.2f}")
+        label = f"{name} hit, c={conns}, " + ("req/s" if unit == "rps" else "GiB/s")
+        c = m["_cpu"]
+        cost = {t: c[t] / m[t] if m[t] else float("nan") for t in ("nginx-tls", "mcdata-tls")}
+        L.append(
+            f"| {label} | {fmt(m['nginx-tls'])} | {fmt(m['mcdata-tls'])} | {ratio(m['mcdata-tls'], m['nginx-tls']):.2f} "
+            f"| {100 * c['nginx-tls']:.0f}% | {100 * c['mcdata-tls']:.0f}% | {ratio(cost['mcdata-tls'], cost['nginx-tls']):.2f} |"
+        )
+    L.append("")
+    return "\n".join(L)
 
 
 def curl_argv(u):
@@ -711,7 +798,7 @@ def main():
     ap.add_argument("--herd-long", type=float, default=11, help="body seconds of the long herd fill (> 10 s in all)")
     ap.add_argument("--rss-clients", type=int, default=100)
     ap.add_argument("--cold-runs", type=int, default=5)
-    ap.add_argument("--only", default="hits,herds,rss,cold", help="comma list of sections")
+    ap.add_argument("--only", default="hits,tls,herds,rss,cold", help="comma list of sections")
     ap.add_argument("--max-busy", type=float, default=0.7, help="cores others may use before we wait")
     ap.add_argument("--max-wait", type=int, default=900, help="seconds to wait for a quiet machine")
     ap.add_argument("--out", default=os.path.join(ROOT, "target/bench/compare.md"))
@@ -759,12 +846,26 @@ def main():
                     if st != 200 or "HIT" not in xc.upper() or n != SIZES[name]:
                         NOTES.append(f"warm-up of {t} {name}: status {st}, X-Cache {xc}, {n} bytes")
             hits = measure_hits()
+        tls = {}
+        if "tls" in sections:
+            PROCS["mcdata-tls"] = start_mcdata_tls()
+            PROCS["nginx-tls"] = PROCS["nginx"]
+            for t in ["nginx-tls", "mcdata-tls"]:
+                for name in ["1k", "1m"]:
+                    get(url(t, f"/files/{name}"))
+                    st, xc, n = get(url(t, f"/files/{name}"))
+                    log(f"  warm {t} {name}: {st} {xc} {n} bytes")
+                    if st != 200 or "HIT" not in xc.upper() or n != SIZES[name]:
+                        NOTES.append(f"warm-up of {t} {name}: status {st}, X-Cache {xc}, {n} bytes")
+            tls = measure_tls()
         herds = measure_herds() if "herds" in sections else {}
         rss = measure_rss() if "rss" in sections else {}
         cold = measure_cold() if "cold" in sections else None
         head = "\n".join(f"- {v}" for v in versions())
         took = time.time() - started_at
         text = f"{head}\n- runtime of this run: {took:.0f} s\n\n" + report(hits or {}, herds, rss, cold)
+        if tls:
+            text += "\n" + report_tls(tls)
         os.makedirs(os.path.dirname(ARGS.out), exist_ok=True)
         with open(ARGS.out, "w") as f:
             f.write(text + "\n")
@@ -775,6 +876,7 @@ def main():
                     "herds": {f"{k[0]} {k[1]}": v for k, v in herds.items()},
                     "rss": rss,
                     "cold": cold,
+                    "tls": {f"{k[0]} c={k[1]} {k[2]}": v for k, v in tls.items()},
                     "notes": NOTES,
                 },
                 f,

@@ -113,25 +113,38 @@ fn init_demo_logs() {
         .init();
 }
 
-/// Wait for Ctrl-C or SIGTERM (what service managers send).
-async fn until_interrupted() {
+/// Wait for Ctrl-C or SIGTERM (what service managers send); on SIGHUP, `reload` the
+/// listeners' TLS certificates (a failed reload keeps the ones in use) and go on serving.
+async fn until_interrupted<E: std::fmt::Display>(reload: impl Fn() -> Result<(), E>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut hup = signal(SignalKind::hangup()).ok();
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
                 }
+                None => std::future::pending().await,
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = next(&mut term) => break,
+                _ = next(&mut hup) => match reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed, the certificates in use stay"),
+                },
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    {
+        let _ = &reload;
+        let _ = tokio::signal::ctrl_c().await;
+    }
     tracing::info!("stopping; finishing in-flight requests");
 }
 
@@ -154,7 +167,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             let running = RunningSystem::start(&cfg)
                 .await
                 .context("starting the system")?;
-            until_interrupted().await;
+            until_interrupted(|| running.reload_tls()).await;
             running.shutdown().await;
         }
         Command::ContentServer(args) => {
@@ -163,7 +176,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             let running = ContentServer::start(cfg)
                 .await
                 .context("starting the content server")?;
-            until_interrupted().await;
+            until_interrupted(|| running.reload_tls()).await;
             running.shutdown().await;
         }
         Command::FdServer(args) => {
@@ -176,7 +189,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             let running = FdServer::start(cfg)
                 .await
                 .context("starting the MCData server")?;
-            until_interrupted().await;
+            until_interrupted(|| running.reload_tls()).await;
             running.shutdown().await;
         }
         Command::Client(args) => {

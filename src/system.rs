@@ -28,6 +28,11 @@ pub struct FdSection {
     pub max_data_size_auto_recv_bytes: u64,
     #[serde(deserialize_with = "crate::config::de_duration")]
     pub time_temp_data_waiting: std::time::Duration,
+    /// HTTPS on the MCData server's listener (see the content server's keys).
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    pub tls_key_file: Option<std::path::PathBuf>,
+    pub tls_client_ca_file: Option<std::path::PathBuf>,
+    pub tls_client_auth: crate::http::server_tls::ClientAuth,
 }
 
 impl Default for FdSection {
@@ -38,6 +43,10 @@ impl Default for FdSection {
             public_uri: None,
             max_data_size_auto_recv_bytes: d.max_data_size_auto_recv_bytes,
             time_temp_data_waiting: d.time_temp_data_waiting,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_client_auth: d.tls_client_auth,
         }
     }
 }
@@ -136,6 +145,10 @@ impl SystemConfig {
             users: self.users.clone(),
             partners: self.partners.clone(),
             tls_ca_file: self.tls_ca_file.clone(),
+            tls_cert_file: self.fd_server.tls_cert_file.clone(),
+            tls_key_file: self.fd_server.tls_key_file.clone(),
+            tls_client_ca_file: self.fd_server.tls_client_ca_file.clone(),
+            tls_client_auth: self.fd_server.tls_client_auth,
             // In one process the content server tells its MCData server directly.
             content_server_credential: None,
         }
@@ -149,6 +162,14 @@ pub struct RunningSystem {
 }
 
 impl RunningSystem {
+    /// Reload both listeners' TLS certificates (SIGHUP); the first error is returned,
+    /// and a listener whose files are wrong keeps the certificate it has.
+    pub fn reload_tls(&self) -> Result<(), crate::http::server_tls::ServerTlsError> {
+        let content = self.content.reload_tls();
+        let fd = self.fd.reload_tls();
+        content.and(fd)
+    }
+
     /// Bind both listeners from the configuration and start.
     pub async fn start(cfg: &SystemConfig) -> Result<RunningSystem, SystemError> {
         let cl = crate::http::server::bind(cfg.content_server.listen)?;

@@ -32,7 +32,11 @@ mod s3_partner;
 mod scale_out;
 #[path = "integration/security.rs"]
 mod security;
+#[path = "integration/signals.rs"]
+mod signals;
 #[path = "integration/store_suite.rs"]
 mod store_suite;
 #[path = "integration/tls.rs"]
 mod tls;
+#[path = "integration/tls_listen.rs"]
+mod tls_listen;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::config::{
     de_duration, de_opt_duration, invalid, load_toml, parse_duration, ConfigError, Secret,
 };
+use crate::http::server_tls::{ClientAuth, ServerTlsSettings};
 use crate::storage::{S3Options, StoreOptions};
 
 /// A service agreement with another MCData system: its content server and the shared
@@ -71,6 +72,20 @@ pub struct ContentServerConfig {
     /// PEM file of extra CA certificates trusted for https primaries and partners, besides
     /// the system's (a private PKI between systems).
     pub tls_ca_file: Option<PathBuf>,
+    /// Serve HTTPS: the listener's certificate chain and private key (PEM). Reloaded on
+    /// SIGHUP and when the files change.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to (mutual TLS with the
+    /// content servers of peer systems).
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Whether clients are asked for a certificate: `off`, `optional`, `required`; with a
+    /// `tls-client-ca-file` and no choice, `required`.
+    pub tls_client_auth: ClientAuth,
+    /// The certificate and key this server presents when it calls other systems over
+    /// https (a partner fetching from a primary that asks for client certificates).
+    pub upstream_tls_cert_file: Option<PathBuf>,
+    pub upstream_tls_key_file: Option<PathBuf>,
     /// This system's MCData server, told over HTTP of every file removed or expired here so
     /// that it sends the network notifications (`mcdata system` tells it in-process).
     pub mcdata_server: Option<String>,
@@ -161,6 +176,12 @@ impl Default for ContentServerConfig {
             s3_virtual_hosted_style: false,
             spool_dir: None,
             tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_client_auth: ClientAuth::Off,
+            upstream_tls_cert_file: None,
+            upstream_tls_key_file: None,
             mcdata_server: None,
             mcdata_server_credential: None,
             store_retry_after: Duration::from_secs(10),
@@ -214,7 +235,30 @@ impl ContentServerConfig {
     pub fn public_base(&self) -> String {
         match &self.public_uri {
             Some(u) => u.trim_end_matches('/').to_string(),
+            None if self.tls_cert_file.is_some() => format!("https://{}", self.listen),
             None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The listener's TLS settings, when it serves HTTPS.
+    pub fn server_tls(&self) -> Result<Option<ServerTlsSettings>, ConfigError> {
+        ServerTlsSettings::from_keys(
+            self.tls_cert_file.as_ref(),
+            self.tls_key_file.as_ref(),
+            self.tls_client_ca_file.as_ref(),
+            self.tls_client_auth,
+        )
+    }
+
+    /// The client certificate and key presented to other systems, if any.
+    pub fn upstream_identity(&self) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+        match (&self.upstream_tls_cert_file, &self.upstream_tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(c), Some(k)) => Ok(Some((c.clone(), k.clone()))),
+            _ => Err(invalid(
+                "upstream-tls-cert-file",
+                "upstream-tls-cert-file and upstream-tls-key-file go together",
+            )),
         }
     }
 
@@ -287,6 +331,8 @@ impl ContentServerConfig {
         if self.cache_max_bytes < 1024 {
             return Err(invalid("cache-max-bytes", "must be at least 1024"));
         }
+        self.server_tls()?;
+        self.upstream_identity()?;
         url::Url::parse(&self.public_base())
             .map_err(|e| invalid("public-uri", format!("not a URL: {e}")))?;
         for p in &self.peers {
@@ -378,6 +424,25 @@ pub struct ContentServerArgs {
     /// the system's. Example: --tls-ca-file /etc/mcdata/peers-ca.pem
     #[arg(long)]
     pub tls_ca_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); reloaded on SIGHUP and when it
+    /// changes. Example: --tls-cert-file /etc/mcdata/tls/cs.pem
+    #[arg(long, env = "MCDATA_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert-file
+    #[arg(long, env = "MCDATA_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to (mutual TLS)
+    #[arg(long, env = "MCDATA_TLS_CLIENT_CA_FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Ask clients for a certificate [default: off; with --tls-client-ca-file: required]
+    #[arg(long, value_enum, env = "MCDATA_TLS_CLIENT_AUTH")]
+    pub tls_client_auth: Option<ClientAuth>,
+    /// The client certificate (PEM) presented to https primaries and partners that ask for one
+    #[arg(long, env = "MCDATA_UPSTREAM_TLS_CERT_FILE")]
+    pub upstream_tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --upstream-tls-cert-file
+    #[arg(long, env = "MCDATA_UPSTREAM_TLS_KEY_FILE")]
+    pub upstream_tls_key_file: Option<PathBuf>,
     /// This system's MCData server, told of files removed or expired here (for its network
     /// notifications) when it runs as a separate `mcdata fd-server`.
     /// Example: --mcdata-server http://127.0.0.1:9080
@@ -507,6 +572,24 @@ impl ContentServerArgs {
         }
         if self.tls_ca_file.is_some() {
             cfg.tls_ca_file = self.tls_ca_file.clone();
+        }
+        if self.tls_cert_file.is_some() {
+            cfg.tls_cert_file = self.tls_cert_file.clone();
+        }
+        if self.tls_key_file.is_some() {
+            cfg.tls_key_file = self.tls_key_file.clone();
+        }
+        if self.tls_client_ca_file.is_some() {
+            cfg.tls_client_ca_file = self.tls_client_ca_file.clone();
+        }
+        if let Some(a) = self.tls_client_auth {
+            cfg.tls_client_auth = a;
+        }
+        if self.upstream_tls_cert_file.is_some() {
+            cfg.upstream_tls_cert_file = self.upstream_tls_cert_file.clone();
+        }
+        if self.upstream_tls_key_file.is_some() {
+            cfg.upstream_tls_key_file = self.upstream_tls_key_file.clone();
         }
         if self.mcdata_server.is_some() {
             cfg.mcdata_server = self.mcdata_server.clone();

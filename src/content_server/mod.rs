@@ -21,9 +21,10 @@ use crate::access::Access;
 use crate::cache::freshness::{Heuristic, Policy};
 use crate::cache::Index;
 use crate::http::body::{self, Body};
-use crate::http::client::{new_body_client, new_client, tls_from_file};
+use crate::http::client::{new_body_client, new_client, tls_from_files};
 use crate::http::error::ApiError;
 use crate::http::server::{self, Routed, Routes, ServerHandle};
+use crate::http::server_tls::ServerTls;
 use crate::metrics::{self, Metrics};
 use crate::partner::target::Allowlist;
 use crate::partner::{Partner, PartnerSettings};
@@ -46,6 +47,10 @@ pub enum StartError {
     PeerUrl(String),
     #[error("tls-ca-file: {0}")]
     Tls(#[from] crate::http::client::TlsSetupError),
+    #[error("tls-cert-file: {0}")]
+    ServerTls(#[from] crate::http::server_tls::ServerTlsError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("spool directory {dir}: {source}")]
     Spool {
         dir: std::path::PathBuf,
@@ -69,9 +74,19 @@ pub struct Running {
     pub server: Arc<ContentServer>,
     handle: ServerHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Running {
+    /// Read the listener's certificate and key again (SIGHUP); on error the ones in use
+    /// stay, and the error says which file is wrong.
+    pub fn reload_tls(&self) -> Result<(), crate::http::server_tls::ServerTlsError> {
+        match &self.tls {
+            Some(t) => t.reload(),
+            None => Ok(()),
+        }
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.handle.addr()
@@ -100,6 +115,9 @@ impl Running {
         self.handle.wait().await;
     }
 }
+
+/// How often the listener's certificate files are checked for a change.
+const TLS_WATCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// This machine's host name and the port we listen on: stable across restarts (an instance
 /// finds its own copies again) and distinct between instances on one host or several.
@@ -147,8 +165,14 @@ impl ContentServer {
         metrics: Metrics,
     ) -> Result<Running, StartError> {
         let addr = listener.local_addr()?;
+        let server_tls = cfg.server_tls()?.map(ServerTls::load).transpose()?;
         if cfg.public_uri.is_none() {
-            cfg.public_uri = Some(format!("http://{addr}"));
+            let scheme = if server_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            cfg.public_uri = Some(format!("{scheme}://{addr}"));
         }
         let public_base = cfg.public_base();
         let swept = store.sweep_staging().await?;
@@ -163,7 +187,11 @@ impl ContentServer {
                 .iter()
                 .map(|p| (p.system_id.as_str(), p.credential.as_str())),
         ));
-        let tls = tls_from_file(cfg.tls_ca_file.as_deref())?;
+        let identity = cfg.upstream_identity()?;
+        let tls = tls_from_files(
+            cfg.tls_ca_file.as_deref(),
+            identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )?;
         let client = new_client(cfg.upstream_header_timeout, tls.clone());
 
         let mut allow = Vec::new();
@@ -287,11 +315,17 @@ impl ContentServer {
             header_timeout: cfg.client_header_timeout,
             max_connections: cfg.max_connections,
         };
-        let handle = server::spawn_with(listener, server.clone(), limits)?;
+        let mut tasks = tasks;
+        if let Some(t) = &server_tls {
+            // A renewed certificate is picked up without a signal, too.
+            tasks.push(t.spawn_watch(TLS_WATCH_INTERVAL));
+        }
+        let handle = server::spawn_with(listener, server.clone(), limits, server_tls.clone())?;
         Ok(Running {
             server,
             handle,
             tasks,
+            tls: server_tls,
         })
     }
 

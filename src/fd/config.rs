@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http::server_tls::{ClientAuth, ServerTlsSettings};
+
 use crate::config::{de_duration, invalid, ConfigError};
 
 /// A user of this system.
@@ -75,6 +77,12 @@ pub struct FdServerConfig {
     pub partners: Vec<FdPartner>,
     /// PEM file of extra CA certificates trusted for https partners (besides the system's).
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Serve HTTPS (certificate chain and key, PEM; reloaded on SIGHUP and on change), and
+    /// optionally verify client certificates (as for the content server).
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    pub tls_key_file: Option<std::path::PathBuf>,
+    pub tls_client_ca_file: Option<std::path::PathBuf>,
+    pub tls_client_auth: ClientAuth,
     /// The credential with which this system's content server, run as its own process,
     /// posts removal notices (`POST /content/removals`); unset, that route is refused.
     pub content_server_credential: Option<String>,
@@ -94,14 +102,29 @@ impl Default for FdServerConfig {
             users: Vec::new(),
             partners: Vec::new(),
             tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_client_auth: ClientAuth::Off,
             content_server_credential: None,
         }
     }
 }
 
 impl FdServerConfig {
+    /// The listener's TLS settings, when it serves HTTPS.
+    pub fn server_tls(&self) -> Result<Option<ServerTlsSettings>, ConfigError> {
+        ServerTlsSettings::from_keys(
+            self.tls_cert_file.as_ref(),
+            self.tls_key_file.as_ref(),
+            self.tls_client_ca_file.as_ref(),
+            self.tls_client_auth,
+        )
+    }
+
     /// Check what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server_tls()?;
         if self.max_data_size_auto_recv_bytes > self.max_data_size_fd_bytes {
             return Err(invalid(
                 "max-data-size-auto-recv-bytes",
@@ -147,6 +170,7 @@ impl FdServerConfig {
     pub fn public_base(&self) -> String {
         match &self.public_uri {
             Some(u) => u.trim_end_matches('/').to_string(),
+            None if self.tls_cert_file.is_some() => format!("https://{}", self.listen),
             None => format!("http://{}", self.listen),
         }
     }

@@ -30,6 +30,7 @@ use crate::http::body::{self, Body};
 use crate::http::client::{new_body_client, tls_from_file, BodyClient};
 use crate::http::error::ApiError;
 use crate::http::server::{self, Routed, Routes, ServerHandle};
+use crate::http::server_tls::ServerTls;
 use crate::metrics::{self, Metrics};
 use crate::storage::{open_store, BlobStore};
 use config::{FdPartner, FdServerConfig, FdUser};
@@ -50,6 +51,8 @@ pub enum FdStartError {
     Io(#[from] std::io::Error),
     #[error("tls-ca-file: {0}")]
     Tls(#[from] crate::http::client::TlsSetupError),
+    #[error("tls-cert-file: {0}")]
+    ServerTls(#[from] crate::http::server_tls::ServerTlsError),
 }
 
 /// One MCData server.
@@ -67,9 +70,19 @@ pub struct FdServer {
 pub struct RunningFd {
     pub server: Arc<FdServer>,
     handle: ServerHandle,
+    tls: Option<Arc<ServerTls>>,
+    watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningFd {
+    /// Read the listener's certificate and key again (SIGHUP); on error the ones in use
+    /// stay.
+    pub fn reload_tls(&self) -> Result<(), crate::http::server_tls::ServerTlsError> {
+        match &self.tls {
+            Some(t) => t.reload(),
+            None => Ok(()),
+        }
+    }
     pub fn addr(&self) -> std::net::SocketAddr {
         self.handle.addr()
     }
@@ -77,6 +90,9 @@ impl RunningFd {
         &self.server.base
     }
     pub async fn shutdown(self) {
+        if let Some(w) = &self.watch {
+            w.abort();
+        }
         self.server.events.close_streams();
         self.handle.shutdown().await;
     }
@@ -106,25 +122,38 @@ impl FdServer {
         metrics: Metrics,
     ) -> Result<RunningFd, FdStartError> {
         let addr = listener.local_addr()?;
+        let tls = cfg.server_tls()?.map(ServerTls::load).transpose()?;
         if cfg.public_uri.is_none() {
-            cfg.public_uri = Some(format!("http://{addr}"));
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            cfg.public_uri = Some(format!("{scheme}://{addr}"));
         }
         let dir = Directory::new(&cfg)?;
-        let tls = tls_from_file(cfg.tls_ca_file.as_deref())?;
+        let client_tls = tls_from_file(cfg.tls_ca_file.as_deref())?;
         let records = Records::new(store);
         let (messages, reports) = records.load().await?;
         let server = Arc::new(FdServer {
             base: cfg.public_base(),
             events: Arc::new(Events::new(cfg.time_temp_data_waiting)),
-            client: new_body_client(Duration::from_secs(5), tls),
+            client: new_body_client(Duration::from_secs(5), client_tls),
             dir,
             records,
             metrics,
             cfg,
         });
         tracing::info!(system = server.cfg.system_id, %addr, messages, reports, users = server.cfg.users.len(), partners = server.cfg.partners.len(), "MCData server started");
-        let handle = server::spawn(listener, server.clone())?;
-        Ok(RunningFd { server, handle })
+        let watch = tls.as_ref().map(|t| t.spawn_watch(Duration::from_secs(10)));
+        let handle = server::spawn_with(
+            listener,
+            server.clone(),
+            server::Limits::default(),
+            tls.clone(),
+        )?;
+        Ok(RunningFd {
+            server,
+            handle,
+            tls,
+            watch,
+        })
     }
 
     /// The local user behind the request's bearer token.

@@ -69,13 +69,23 @@ impl AsyncRead for ResetOnAbort {
     }
 }
 
+/// Nothing more is written on a connection that will be reset: not even a TLS
+/// `close_notify`, which would tell a client that a close-delimited body is complete.
+fn aborted() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "the response body failed")
+}
+
 impl AsyncWrite for ResetOnAbort {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let me = self.get_mut();
+        if me.abort.is_set() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut me.stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -83,7 +93,11 @@ impl AsyncWrite for ResetOnAbort {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let me = self.get_mut();
+        if me.abort.is_set() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut me.stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

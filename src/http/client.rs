@@ -31,6 +31,34 @@ pub type BodyClient = Client<Connector, Full<Bytes>>;
 pub enum TlsSetupError {
     #[error("cannot read CA certificates from {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
+    #[error("cannot use the client certificate {path}: {reason}")]
+    ClientCert { path: PathBuf, reason: String },
+}
+
+/// The certificate and key a client presents to servers that ask for one (mutual TLS).
+pub struct ClientIdentity {
+    certs: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl ClientIdentity {
+    /// Read a certificate chain and its key from PEM files.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsSetupError> {
+        let bad = |path: &Path, reason: String| TlsSetupError::ClientCert {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let certs = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| bad(cert, e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(cert, e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad(cert, "no CERTIFICATE block in the file".into()));
+        }
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| bad(key, e.to_string()))?;
+        Ok(ClientIdentity { certs, key })
+    }
 }
 
 /// The CA certificates of a PEM file (`tls-ca-file`), checked: an error when the file
@@ -58,32 +86,70 @@ pub fn load_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupErr
 /// any root at all (no system CA bundle, no extra CA), https peers are refused at the
 /// handshake ("unknown issuer") while plain http keeps working.
 pub fn tls_config(extra: &[CertificateDer<'static>]) -> rustls::ClientConfig {
+    match tls_config_as(extra, None) {
+        Ok(c) => c,
+        // Without an identity nothing can fail; keep the types honest anyway.
+        Err(_) => rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    }
+}
+
+/// [`tls_config`], presenting `identity` to servers that ask for a client certificate.
+pub fn tls_config_as(
+    extra: &[CertificateDer<'static>],
+    identity: Option<ClientIdentity>,
+) -> Result<rustls::ClientConfig, TlsSetupError> {
+    let finish =
+        |b: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>| {
+            match identity {
+                None => Ok(b.with_no_client_auth()),
+                Some(id) => b.with_client_auth_cert(id.certs, id.key).map_err(|e| {
+                    TlsSetupError::ClientCert {
+                        path: PathBuf::from("upstream-tls-cert-file"),
+                        reason: e.to_string(),
+                    }
+                }),
+            }
+        };
     // ring is our only provider; make it the process default (a no-op when it already is)
     // so that building configurations never has to guess.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder();
     match rustls_platform_verifier::Verifier::new_with_extra_roots(extra.to_vec(), provider) {
-        Ok(v) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(v))
-            .with_no_client_auth(),
+        Ok(v) => finish(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(v)),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "no system CA certificates: https peers need tls-ca-file");
             let mut roots = rustls::RootCertStore::empty();
             roots.add_parsable_certificates(extra.iter().cloned());
-            builder.with_root_certificates(roots).with_no_client_auth()
+            finish(builder.with_root_certificates(roots))
         }
     }
 }
 
 /// [`tls_config`] with the CAs of `ca_file`, if any.
 pub fn tls_from_file(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsSetupError> {
+    tls_from_files(ca_file, None)
+}
+
+/// The same, presenting the client certificate and key of `identity` (PEM files).
+pub fn tls_from_files(
+    ca_file: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+) -> Result<rustls::ClientConfig, TlsSetupError> {
     let extra = match ca_file {
         Some(p) => load_cas(p)?,
         None => Vec::new(),
     };
-    Ok(tls_config(&extra))
+    let identity = identity
+        .map(|(c, k)| ClientIdentity::load(c, k))
+        .transpose()?;
+    tls_config_as(&extra, identity)
 }
 
 fn build<B>(connect_timeout: Duration, tls: rustls::ClientConfig) -> Client<Connector, B>

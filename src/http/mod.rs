@@ -13,4 +13,5 @@ pub mod replay;
 pub mod representation;
 pub mod sendfile;
 pub mod server;
+pub mod server_tls;
 pub mod stream_body;

@@ -3,7 +3,7 @@
 //! request head (or the next request on an idle keep-alive connection) must arrive within
 //! [`Limits::header_timeout`], connections above [`Limits::max_connections`] get a 503 and
 //! are closed without stalling the accept loop, and [`bind`] listens with the system's
-//! largest backlog.
+//! largest backlog. A listener with [`ServerTls`] speaks HTTPS (see `http::server_tls`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,8 +15,8 @@ use std::time::Duration;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioTimer;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
@@ -25,6 +25,7 @@ use super::abort::{AbortFlag, AbortOnError, ResetOnAbort};
 use super::body::Body;
 use super::error::ApiError;
 use super::sendfile::{self, SendfileIo, SendfileSlot};
+use super::server_tls::{ClientCertificate, ServerTls};
 use crate::metrics::Metrics;
 
 /// Something that answers requests.
@@ -177,14 +178,16 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nCont
 /// Serve `handler` on `listener` with the default [`Limits`] until
 /// [`ServerHandle::shutdown`].
 pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Result<ServerHandle> {
-    spawn_with(listener, handler, Limits::default())
+    spawn_with(listener, handler, Limits::default(), None)
 }
 
-/// Serve `handler` on `listener` within `limits` until [`ServerHandle::shutdown`].
+/// Serve `handler` on `listener` within `limits` until [`ServerHandle::shutdown`]: plain
+/// HTTP/1.1 (file bodies sent with `sendfile`), or HTTPS with `tls`.
 pub fn spawn_with<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     limits: Limits,
+    tls: Option<Arc<ServerTls>>,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
@@ -221,42 +224,127 @@ pub fn spawn_with<H: Handler>(
                 });
                 continue;
             };
-            let h = handler.clone();
-            // File bodies of this connection's responses are sent with sendfile: they find
-            // the connection's slot in their request's extensions (see http::sendfile).
-            let slot = SendfileSlot::default();
-            let req_slot = slot.clone();
             // A failed body resets the connection (see http::abort).
             let abort = AbortFlag::default();
-            let body_abort = abort.clone();
-            let svc = service_fn(move |mut req: Request<Incoming>| {
-                let h = h.clone();
-                if sendfile::SUPPORTED {
-                    req.extensions_mut().insert(req_slot.clone());
+            let stream = ResetOnAbort::new(stream, abort.clone());
+            let watcher = graceful.watcher();
+            let conn = Connection {
+                handler: handler.clone(),
+                limits,
+                abort,
+            };
+            match &tls {
+                None => {
+                    tokio::spawn(async move {
+                        conn.serve_plain(stream, watcher).await;
+                        drop(permit);
+                    });
                 }
-                let abort = body_abort.clone();
-                async move {
-                    let resp = h.handle(req).await;
-                    Ok::<_, Infallible>(resp.map(|b| AbortOnError::new(b, abort)))
+                Some(tls) => {
+                    let acceptor = tls.acceptor();
+                    tokio::spawn(async move {
+                        conn.serve_tls(acceptor, stream, watcher).await;
+                        drop(permit);
+                    });
                 }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            sendfile::builder_options(&mut builder);
-            let conn = builder
-                .serve_connection(SendfileIo::new(ResetOnAbort::new(stream, abort), slot), svc);
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                drop(permit);
-            });
+            }
         }
         drop(listener);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
     });
     Ok(ServerHandle { addr, stop, task })
+}
+
+/// One accepted connection.
+struct Connection<H> {
+    handler: Arc<H>,
+    limits: Limits,
+    abort: AbortFlag,
+}
+
+impl<H: Handler> Connection<H> {
+    fn builder(&self) -> hyper::server::conn::http1::Builder {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_timeout);
+        builder
+    }
+
+    /// The service of this connection: every request gets `extensions` (its connection's
+    /// sendfile slot, its client certificate) and every response body marks the connection
+    /// when it fails.
+    fn service(
+        &self,
+        slot: Option<SendfileSlot>,
+        client_cert: Option<ClientCertificate>,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<AbortOnError<Body>>,
+        Error = Infallible,
+        Future = impl Future<Output = Result<Response<AbortOnError<Body>>, Infallible>> + Send,
+    > + Clone {
+        let h = self.handler.clone();
+        let abort = self.abort.clone();
+        service_fn(move |mut req: Request<Incoming>| {
+            let h = h.clone();
+            if let Some(slot) = &slot {
+                req.extensions_mut().insert(slot.clone());
+            }
+            if let Some(cert) = &client_cert {
+                req.extensions_mut().insert(cert.clone());
+            }
+            let abort = abort.clone();
+            async move {
+                let resp = h.handle(req).await;
+                Ok::<_, Infallible>(resp.map(|b| AbortOnError::new(b, abort)))
+            }
+        })
+    }
+
+    /// Plain HTTP/1.1: file bodies of this connection's responses are sent with sendfile
+    /// (they find the connection's slot in their request's extensions, see http::sendfile).
+    async fn serve_plain(self, stream: ResetOnAbort, watcher: Watcher) {
+        let slot = SendfileSlot::default();
+        let svc = self.service(sendfile::SUPPORTED.then(|| slot.clone()), None);
+        let mut builder = self.builder();
+        sendfile::builder_options(&mut builder);
+        let conn = builder.serve_connection(SendfileIo::new(stream, slot), svc);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
+
+    /// HTTPS: the handshake must end within the header timeout; bodies are read from
+    /// their files (no sendfile through TLS).
+    async fn serve_tls(
+        self,
+        acceptor: tokio_rustls::TlsAcceptor,
+        stream: ResetOnAbort,
+        watcher: Watcher,
+    ) {
+        let handshake = tokio::time::timeout(self.limits.header_timeout, acceptor.accept(stream));
+        let tls = match handshake.await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                return;
+            }
+        };
+        let client_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| ClientCertificate(Arc::new(c.clone().into_owned())));
+        let svc = self.service(None, client_cert);
+        let conn = self.builder().serve_connection(TokioIo::new(tls), svc);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
 }

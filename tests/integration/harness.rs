@@ -9,8 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use mcdata::content_server::config::{ContentServerConfig, Peer, User};
 use mcdata::content_server::{ContentServer, Running};
 use tokio::net::TcpListener;
@@ -40,8 +38,27 @@ impl Resp {
     }
 }
 
-pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build_http()
+/// A test fixture of `tests/fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// TLS for the test client: it trusts the two test CAs (`tests/fixtures/tls`).
+pub fn test_tls() -> rustls::ClientConfig {
+    static TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let mut cas = mcdata::http::client::load_cas(&fixture("tls/ca.pem")).unwrap();
+        cas.extend(mcdata::http::client::load_cas(&fixture("tls/ca2.pem")).unwrap());
+        mcdata::http::client::tls_config(&cas)
+    })
+    .clone()
+}
+
+/// An http and https client (see [`test_tls`]).
+pub fn client() -> mcdata::http::client::BodyClient {
+    mcdata::http::client::new_body_client(Duration::from_secs(10), test_tls())
 }
 
 pub async fn request(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Resp {
