@@ -16,6 +16,8 @@ mod coalescing;
 mod fd;
 #[path = "integration/http_cache.rs"]
 mod http_cache;
+#[path = "integration/jwt.rs"]
+mod jwt;
 #[path = "integration/partner.rs"]
 mod partner;
 #[path = "integration/primary.rs"]
