@@ -18,6 +18,8 @@ mod disk_full;
 mod fd;
 #[path = "integration/http_cache.rs"]
 mod http_cache;
+#[path = "integration/jwt.rs"]
+mod jwt;
 #[path = "integration/partner.rs"]
 mod partner;
 #[path = "integration/primary.rs"]

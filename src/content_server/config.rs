@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::access::jwt::{JwtSettings, KeySource, DEFAULT_SCOPE};
 use crate::config::{
     de_duration, de_opt_duration, invalid, load_toml, parse_duration, ConfigError, Secret,
 };
@@ -157,8 +158,26 @@ pub struct ContentServerConfig {
     pub instances: Vec<String>,
     /// Service agreements with other systems.
     pub peers: Vec<Peer>,
-    /// Local users; when empty, uploads and downloads need no token (development mode).
+    /// Local users; when empty (and no `jwt-issuer`), uploads and downloads need no
+    /// token (development mode).
     pub users: Vec<User>,
+    /// The identity management server whose JWT access tokens are accepted (`iss`, TS
+    /// 33.180 annex B); needs `jwt-audience` and `jwks-file` or `jwks-url`.
+    pub jwt_issuer: Option<String>,
+    /// The audience (`aud`) those tokens must name: this content server's identity,
+    /// e.g. its public URI.
+    pub jwt_audience: Option<String>,
+    /// The scope the tokens must grant (one of their space-separated `scope` values);
+    /// default `3gpp:mc:data_service`.
+    pub jwt_scope: Option<String>,
+    /// The issuer's public keys, a JWK Set file (re-read every `jwks-refresh`).
+    pub jwks_file: Option<PathBuf>,
+    /// The issuer's public keys, fetched from this http(s) URL.
+    pub jwks_url: Option<String>,
+    /// How often the JWK Set is read or fetched again (also, at most every 30 s, when a
+    /// token names an unknown key).
+    #[serde(deserialize_with = "de_duration")]
+    pub jwks_refresh: Duration,
 }
 
 impl Default for ContentServerConfig {
@@ -206,6 +225,12 @@ impl Default for ContentServerConfig {
             instances: Vec::new(),
             peers: Vec::new(),
             users: Vec::new(),
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_scope: None,
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh: Duration::from_secs(300),
         }
     }
 }
@@ -358,7 +383,85 @@ impl ContentServerConfig {
                 ));
             }
         }
+        self.validate_jwt()
+    }
+
+    /// The JWT keys go together: an issuer, an audience and one key set.
+    fn validate_jwt(&self) -> Result<(), ConfigError> {
+        let keys = self.jwks_file.is_some() || self.jwks_url.is_some();
+        if self.jwks_file.is_some() && self.jwks_url.is_some() {
+            return Err(invalid("jwks-url", "give jwks-file or jwks-url, not both"));
+        }
+        if !keys {
+            for (key, set) in [
+                ("jwt-issuer", self.jwt_issuer.is_some()),
+                ("jwt-audience", self.jwt_audience.is_some()),
+                ("jwt-scope", self.jwt_scope.is_some()),
+            ] {
+                if set {
+                    return Err(invalid(key, "needs jwks-file or jwks-url"));
+                }
+            }
+            return Ok(());
+        }
+        for (key, value) in [
+            ("jwt-issuer", &self.jwt_issuer),
+            ("jwt-audience", &self.jwt_audience),
+        ] {
+            match value {
+                None => return Err(invalid(key, "required with jwks-file or jwks-url")),
+                Some(v) if v.trim().is_empty() || v.trim() != v => {
+                    return Err(invalid(key, "must not be empty or padded with spaces"))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(scope) = &self.jwt_scope {
+            if scope.is_empty()
+                || !scope
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+            {
+                return Err(invalid(
+                    "jwt-scope",
+                    "one scope value: printable ASCII, no spaces, quotes or backslashes (RFC 6749 §3.3)",
+                ));
+            }
+        }
+        if let Some(u) = &self.jwks_url {
+            let ok = url::Url::parse(u)
+                .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.has_host());
+            if !ok {
+                return Err(invalid(
+                    "jwks-url",
+                    format!("{u}: need http(s)://host/path"),
+                ));
+            }
+        }
+        if self.jwks_refresh < Duration::from_secs(1) {
+            return Err(invalid("jwks-refresh", "must be at least 1s"));
+        }
         Ok(())
+    }
+
+    /// What the JWT verifier needs, when JWT access tokens are configured (after
+    /// [`ContentServerConfig::validate`]).
+    pub fn jwt_settings(&self) -> Option<JwtSettings> {
+        let keys = match (&self.jwks_file, &self.jwks_url) {
+            (Some(f), _) => KeySource::File(f.clone()),
+            (None, Some(u)) => KeySource::Url(u.clone()),
+            (None, None) => return None,
+        };
+        Some(JwtSettings {
+            issuer: self.jwt_issuer.clone()?,
+            audience: self.jwt_audience.clone()?,
+            scope: self
+                .jwt_scope
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SCOPE.to_string()),
+            keys,
+            refresh: self.jwks_refresh,
+        })
     }
 }
 
@@ -514,10 +617,29 @@ pub struct ContentServerArgs {
     /// Example: --peer B,http://127.0.0.1:8081,s3cret-ab
     #[arg(long = "peer", value_parser = parse_peer)]
     pub peers: Vec<Peer>,
-    /// A local user (repeatable): MCDATA_ID,TOKEN. Without any, no token is required.
-    /// Example: --user alice@a,tok-alice
+    /// A local user (repeatable): MCDATA_ID,TOKEN. Without any (and no --jwt-issuer), no
+    /// token is required. Example: --user alice@a,tok-alice
     #[arg(long = "user", value_parser = parse_user)]
     pub users: Vec<User>,
+    /// Accept JWT access tokens of this identity management server (`iss`); needs
+    /// --jwt-audience and --jwks-file or --jwks-url. Example: --jwt-issuer https://idms.a.example
+    #[arg(long, env = "MCDATA_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The audience (`aud`) JWT access tokens must name: this server. Example: --jwt-audience https://cs.a.example
+    #[arg(long, env = "MCDATA_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The scope JWT access tokens must grant [default: 3gpp:mc:data_service]
+    #[arg(long, env = "MCDATA_JWT_SCOPE")]
+    pub jwt_scope: Option<String>,
+    /// The issuer's JWK Set file. Example: --jwks-file /etc/mcdata/idms-jwks.json
+    #[arg(long, env = "MCDATA_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// The issuer's JWK Set URL. Example: --jwks-url https://idms.a.example/jwks
+    #[arg(long, env = "MCDATA_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// How often the JWK Set is read or fetched again [default: 5m]
+    #[arg(long, env = "MCDATA_JWKS_REFRESH", value_parser = parse_duration)]
+    pub jwks_refresh: Option<Duration>,
 }
 
 impl ContentServerArgs {
@@ -550,7 +672,8 @@ impl ContentServerArgs {
             store_retry_after,
             client_header_timeout,
             max_connections,
-            client_body_timeout
+            client_body_timeout,
+            jwks_refresh
         );
         if self.instance_id.is_some() {
             cfg.instance_id = self.instance_id.clone();
@@ -596,6 +719,19 @@ impl ContentServerArgs {
         }
         if let Some(c) = &self.mcdata_server_credential {
             cfg.mcdata_server_credential = Some(Secret(c.clone()));
+        }
+        for (flag, key) in [
+            (&self.jwt_issuer, &mut cfg.jwt_issuer),
+            (&self.jwt_audience, &mut cfg.jwt_audience),
+            (&self.jwt_scope, &mut cfg.jwt_scope),
+            (&self.jwks_url, &mut cfg.jwks_url),
+        ] {
+            if flag.is_some() {
+                key.clone_from(flag);
+            }
+        }
+        if self.jwks_file.is_some() {
+            cfg.jwks_file = self.jwks_file.clone();
         }
         cfg.peers.extend(self.peers.iter().cloned());
         cfg.users.extend(self.users.iter().cloned());
@@ -663,6 +799,67 @@ mod tests {
         assert!(!format!("{cfg:?}").contains("content-cred-1"));
         cfg.mcdata_server = Some("not a url".into());
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn jwt_keys_go_together() {
+        let text = r#"
+            jwt-issuer = "https://idms.a.example"
+            jwt-audience = "https://cs.a.example"
+            jwks-url = "https://idms.a.example/jwks"
+            jwks-refresh = "10m"
+        "#;
+        let cfg: ContentServerConfig = toml::from_str(text).unwrap();
+        cfg.validate().unwrap();
+        let s = cfg.jwt_settings().unwrap();
+        assert_eq!(s.scope, DEFAULT_SCOPE);
+        assert_eq!(s.refresh, Duration::from_secs(600));
+        assert_eq!(s.keys, KeySource::Url("https://idms.a.example/jwks".into()));
+        assert!(ContentServerConfig::default().jwt_settings().is_none());
+
+        let bad = |f: &dyn Fn(&mut ContentServerConfig)| {
+            let mut c = cfg.clone();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(bad(&|c| c.jwt_issuer = None).contains("jwt-issuer"));
+        assert!(bad(&|c| c.jwt_audience = None).contains("jwt-audience"));
+        assert!(bad(&|c| c.jwks_file = Some("/k.json".into())).contains("not both"));
+        assert!(bad(&|c| c.jwks_url = Some("ftp://x/k".into())).contains("jwks-url"));
+        assert!(bad(&|c| c.jwt_scope = Some("a b".into())).contains("jwt-scope"));
+        assert!(bad(&|c| c.jwt_scope = Some(String::new())).contains("jwt-scope"));
+        assert!(bad(&|c| c.jwks_refresh = Duration::ZERO).contains("jwks-refresh"));
+        assert!(bad(&|c| c.jwt_issuer = Some(" x".into())).contains("jwt-issuer"));
+        assert!(bad(&|c| c.jwks_url = None).contains("needs jwks-file"));
+        let only_scope = ContentServerConfig {
+            jwt_scope: Some("s".into()),
+            ..Default::default()
+        };
+        assert!(only_scope.validate().is_err());
+    }
+
+    #[test]
+    fn jwt_flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "jwt-issuer = \"https://old\"\njwt-audience = \"a\"\njwks-url = \"http://127.0.0.1:1/k\"\n",
+        )
+        .unwrap();
+        let args = ContentServerArgs {
+            config: Some(path),
+            jwt_issuer: Some("https://idms.a.example".into()),
+            jwt_scope: Some("3gpp:mc:other".into()),
+            jwks_refresh: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let cfg = args.resolve().unwrap();
+        let s = cfg.jwt_settings().unwrap();
+        assert_eq!(s.issuer, "https://idms.a.example");
+        assert_eq!(s.audience, "a");
+        assert_eq!(s.scope, "3gpp:mc:other");
+        assert_eq!(s.refresh, Duration::from_secs(60));
     }
 
     #[test]

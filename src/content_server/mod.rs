@@ -17,6 +17,8 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
+use crate::access::jwks::JwksError;
+use crate::access::jwt::JwtVerifier;
 use crate::access::Access;
 use crate::cache::freshness::{Heuristic, Policy};
 use crate::cache::Index;
@@ -45,12 +47,14 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("peer {0}: content-server is not a URL")]
     PeerUrl(String),
-    #[error("tls-ca-file: {0}")]
+    #[error(transparent)]
     Tls(#[from] crate::http::client::TlsSetupError),
     #[error("tls-cert-file: {0}")]
     ServerTls(#[from] crate::http::server_tls::ServerTlsError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("JWT access tokens: {0}")]
+    Jwks(#[from] JwksError),
     #[error("spool directory {dir}: {source}")]
     Spool {
         dir: std::path::PathBuf,
@@ -181,18 +185,26 @@ impl ContentServer {
             dir: spool_dir.clone(),
             source,
         })?;
-        let access = Arc::new(Access::new(
+        let mut access = Access::new(
             cfg.users.iter().map(|u| (u.id.as_str(), u.token.as_str())),
             cfg.peers
                 .iter()
                 .map(|p| (p.system_id.as_str(), p.credential.as_str())),
-        ));
+        );
         let identity = cfg.upstream_identity()?;
         let tls = tls_from_files(
             cfg.tls_ca_file.as_deref(),
             identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
         )?;
         let client = new_client(cfg.upstream_header_timeout, tls.clone());
+        let jwt = match cfg.jwt_settings() {
+            Some(settings) => Some(JwtVerifier::start(settings, client.clone()).await?),
+            None => None,
+        };
+        if let Some(v) = &jwt {
+            access = access.with_jwt(v.clone());
+        }
+        let access = Arc::new(access);
 
         let mut allow = Vec::new();
         let mut partners = HashMap::new();
@@ -300,11 +312,12 @@ impl ContentServer {
                 "no users configured: uploads and downloads need no token (development mode)"
             );
         }
-        let tasks = vec![
+        let mut tasks = vec![
             index.spawn_maintenance(Duration::from_secs(1)),
             primary.spawn_expiry(Duration::from_secs(1)),
             partner.spawn_tombstones(Duration::from_secs(1)),
         ];
+        tasks.extend(jwt.map(|v| v.spawn_refresh()));
         let server = Arc::new(ContentServer {
             metrics,
             primary,

@@ -49,7 +49,7 @@ pub enum FdStartError {
     Metrics(#[from] prometheus::Error),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
-    #[error("tls-ca-file: {0}")]
+    #[error(transparent)]
     Tls(#[from] crate::http::client::TlsSetupError),
     #[error("tls-cert-file: {0}")]
     ServerTls(#[from] crate::http::server_tls::ServerTlsError),

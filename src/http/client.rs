@@ -29,9 +29,9 @@ pub type BodyClient = Client<Connector, Full<Bytes>>;
 /// Why the outbound TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
-    #[error("cannot read CA certificates from {path}: {reason}")]
+    #[error("tls-ca-file: cannot read CA certificates from {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
-    #[error("cannot use the client certificate {path}: {reason}")]
+    #[error("upstream-tls-cert-file: cannot use the client certificate {path}: {reason}")]
     ClientCert { path: PathBuf, reason: String },
 }
 
@@ -106,7 +106,7 @@ pub fn tls_config_as(
                 None => Ok(b.with_no_client_auth()),
                 Some(id) => b.with_client_auth_cert(id.certs, id.key).map_err(|e| {
                     TlsSetupError::ClientCert {
-                        path: PathBuf::from("upstream-tls-cert-file"),
+                        path: PathBuf::from("(certificate and key)"),
                         reason: e.to_string(),
                     }
                 }),

@@ -15,8 +15,16 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 for a bearer token that does not verify: `WWW-Authenticate` carries
+    /// `error="invalid_token"` and the reason (RFC 6750 §3, §3.1).
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     Forbidden(String),
+    /// 403 for a valid token without the scope: `error="insufficient_scope"` and the
+    /// scope it needs (RFC 6750 §3, §3.1).
+    #[error("{reason}")]
+    InsufficientScope { scope: String, reason: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -50,8 +58,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -72,7 +80,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::InvalidToken(_) => "invalid_token",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::InsufficientScope { .. } => "insufficient_scope",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -94,14 +104,34 @@ impl ApiError {
             self.status(),
             &serde_json::json!({"error": self.code(), "reason": self.to_string()}),
         );
-        if let ApiError::Unauthorized(_) = self {
-            resp.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Bearer realm=\"mcdata\""),
-            );
+        let challenge = match &self {
+            ApiError::Unauthorized(_) => Some("Bearer realm=\"mcdata\"".to_string()),
+            ApiError::InvalidToken(reason) => Some(format!(
+                "Bearer realm=\"mcdata\", error=\"invalid_token\", error_description=\"{}\"",
+                quotable(reason)
+            )),
+            ApiError::InsufficientScope { scope, .. } => Some(format!(
+                "Bearer realm=\"mcdata\", error=\"insufficient_scope\", scope=\"{}\"",
+                quotable(scope)
+            )),
+            _ => None,
+        };
+        if let Some(v) = challenge.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
+            resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
         }
         resp
     }
+}
+
+/// RFC 6750 §3: `error_description` and `scope` values are limited to %x20-21 / %x23-5B
+/// / %x5D-7E (printable ASCII without `"` and `\`); anything else becomes `?`.
+fn quotable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 impl From<StoreError> for ApiError {

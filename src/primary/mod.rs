@@ -302,7 +302,7 @@ impl Primary {
     /// GET/HEAD: a client download, or a file retrieve by a partner (recorded when the
     /// whole body was sent).
     async fn serve(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
-        let caller = match self.access.identify(req.headers())? {
+        let caller = match self.access.identify(req.headers()).await? {
             Caller::Anonymous if self.access.users_required() => {
                 return Err(AccessError::Missing.into())
             }
@@ -372,7 +372,7 @@ impl Primary {
         req: &Request<Incoming>,
         id: &str,
     ) -> Result<Response<Body>, ApiError> {
-        if let Caller::Peer(_) = self.access.require_user(req.headers())? {
+        if let Caller::Peer(_) = self.access.require_user(req.headers()).await? {
             return Err(ApiError::Forbidden(
                 "delivery records are for local users".into(),
             ));
@@ -387,7 +387,7 @@ impl Primary {
 
     /// DELETE: removal by an authorized user; purges every partner that got the file.
     async fn remove(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
-        let caller = self.access.require_user(req.headers())?;
+        let caller = self.access.require_user(req.headers()).await?;
         let by = match caller {
             Caller::Peer(_) => {
                 return Err(ApiError::Forbidden(
