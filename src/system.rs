@@ -33,6 +33,12 @@ pub struct FdSection {
     pub tls_key_file: Option<std::path::PathBuf>,
     pub tls_client_ca_file: Option<std::path::PathBuf>,
     pub tls_client_auth: crate::http::server_tls::ClientAuth,
+    /// Client limits of the MCData server's listener (as the content server's).
+    #[serde(deserialize_with = "crate::config::de_duration")]
+    pub client_header_timeout: std::time::Duration,
+    #[serde(deserialize_with = "crate::config::de_duration")]
+    pub client_body_timeout: std::time::Duration,
+    pub max_connections: usize,
 }
 
 impl Default for FdSection {
@@ -47,6 +53,9 @@ impl Default for FdSection {
             tls_key_file: None,
             tls_client_ca_file: None,
             tls_client_auth: d.tls_client_auth,
+            client_header_timeout: d.client_header_timeout,
+            client_body_timeout: d.client_body_timeout,
+            max_connections: d.max_connections,
         }
     }
 }
@@ -149,6 +158,9 @@ impl SystemConfig {
             tls_key_file: self.fd_server.tls_key_file.clone(),
             tls_client_ca_file: self.fd_server.tls_client_ca_file.clone(),
             tls_client_auth: self.fd_server.tls_client_auth,
+            client_header_timeout: self.fd_server.client_header_timeout,
+            client_body_timeout: self.fd_server.client_body_timeout,
+            max_connections: self.fd_server.max_connections,
             // In one process the content server tells its MCData server directly.
             content_server_credential: None,
         }

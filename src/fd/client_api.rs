@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::directory::Whereabouts;
 use super::records::{FileInfo, MessageRecord, Report};
-use super::{read_json, FdServer};
+use super::FdServer;
 use crate::codec::{Disposition, DispositionRequest, FdNotification, FdSignalling, Payload};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
@@ -136,7 +136,7 @@ impl FdServer {
     ) -> Result<Response<Body>, ApiError> {
         let user = self.user(req.headers())?.clone();
         let auth = req.headers().get(http::header::AUTHORIZATION).cloned();
-        let r: SendFd = read_json(req).await?;
+        let r: SendFd = self.read_json(req).await?;
         step!(
             2,
             "MCData client 1",
@@ -345,7 +345,7 @@ impl FdServer {
     /// `POST /fd/responses`: step 7, then step 8 towards the sender's system.
     pub(crate) async fn respond(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let user = self.user(req.headers())?.id.clone();
-        let r: FdResponse = read_json(req).await?;
+        let r: FdResponse = self.read_json(req).await?;
         let m = self.incoming(&r.message_id, &user)?;
         let d = if r.accept {
             Disposition::Accepted
@@ -369,7 +369,7 @@ impl FdServer {
     /// `POST /fd/reports`: step 14, stored here (step 15) and sent to the sender's system.
     pub(crate) async fn report(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let user = self.user(req.headers())?.id.clone();
-        let r: ReportRequest = read_json(req).await?;
+        let r: ReportRequest = self.read_json(req).await?;
         let m = self.incoming(&r.message_id, &user)?;
         if !m.report_requested {
             return Err(ApiError::Conflict(format!(

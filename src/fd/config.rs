@@ -83,6 +83,15 @@ pub struct FdServerConfig {
     pub tls_key_file: Option<std::path::PathBuf>,
     pub tls_client_ca_file: Option<std::path::PathBuf>,
     pub tls_client_auth: ClientAuth,
+    /// The longest a client may take to send a request head (and the idle keep-alive
+    /// timeout), as for the content server.
+    #[serde(deserialize_with = "de_duration")]
+    pub client_header_timeout: Duration,
+    /// The longest a client may take to send a request body; then 408.
+    #[serde(deserialize_with = "de_duration")]
+    pub client_body_timeout: Duration,
+    /// Connections served at once; above it a new connection gets 503 and is closed.
+    pub max_connections: usize,
     /// The credential with which this system's content server, run as its own process,
     /// posts removal notices (`POST /content/removals`); unset, that route is refused.
     pub content_server_credential: Option<String>,
@@ -106,6 +115,9 @@ impl Default for FdServerConfig {
             tls_key_file: None,
             tls_client_ca_file: None,
             tls_client_auth: ClientAuth::Off,
+            client_header_timeout: Duration::from_secs(60),
+            client_body_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
             content_server_credential: None,
         }
     }

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use super::client_api::request_event;
 use super::directory::Whereabouts;
 use super::records::{FileInfo, MessageRecord};
-use super::{read_body, FdServer};
+use super::FdServer;
 use crate::codec::{
     self, FdNetworkNotification, FdNotification, FdSignalling, Message, NetworkNotificationKind,
     Payload,
@@ -56,7 +56,7 @@ impl FdServer {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .ok_or_else(|| ApiError::BadRequest("X-Mcdata-Recipient is missing".into()))?;
-        let bytes = read_body(req, 64 * 1024).await?;
+        let bytes = self.read_body(req, 64 * 1024).await?;
         let msg = codec::decode(&bytes).map_err(|e| {
             self.metrics
                 .fd_messages

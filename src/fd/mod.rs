@@ -145,7 +145,10 @@ impl FdServer {
         let handle = server::spawn_with(
             listener,
             server.clone(),
-            server::Limits::default(),
+            server::Limits {
+                header_timeout: server.cfg.client_header_timeout,
+                max_connections: server.cfg.max_connections,
+            },
             tls.clone(),
         )?;
         Ok(RunningFd {
@@ -295,21 +298,35 @@ impl FdServer {
     }
 }
 
-/// Read a request body of at most `limit` bytes.
-pub(crate) async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
-    Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
-}
+impl FdServer {
+    /// Read a request body of at most `limit` bytes, within `client-body-timeout`.
+    pub(crate) async fn read_body(
+        &self,
+        req: Request<Incoming>,
+        limit: usize,
+    ) -> Result<Bytes, ApiError> {
+        let within = self.cfg.client_body_timeout;
+        let read = Limited::new(req.into_body(), limit).collect();
+        match tokio::time::timeout(within, read).await {
+            Err(_) => Err(ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {}s",
+                within.as_secs()
+            ))),
+            Ok(r) => r
+                .map(|c| c.to_bytes())
+                .map_err(|e| ApiError::BadRequest(format!("request body: {e}"))),
+        }
+    }
 
-/// Read a JSON request body.
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
-    req: Request<Incoming>,
-) -> Result<T, ApiError> {
-    let b = read_body(req, 64 * 1024).await?;
-    serde_json::from_slice(&b).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    /// Read a JSON request body.
+    pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<T, ApiError> {
+        let b = self.read_body(req, 64 * 1024).await?;
+        serde_json::from_slice(&b)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
 }
 
 impl Routes for FdServer {

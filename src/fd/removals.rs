@@ -9,7 +9,6 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use super::read_json;
 use super::FdServer;
 use crate::access::{bearer, ct_eq};
 use crate::codec::NetworkNotificationKind;
@@ -50,7 +49,7 @@ impl FdServer {
             }
             Err(e) => return Err(ApiError::Unauthorized(e.to_string())),
         }
-        let r: Removal = read_json(req).await?;
+        let r: Removal = self.read_json(req).await?;
         let kind = match r.reason.as_str() {
             "expired" => NetworkNotificationKind::FileExpired,
             "removed" | "deleted" => NetworkNotificationKind::FileDeleted,

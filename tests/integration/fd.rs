@@ -796,3 +796,42 @@ async fn removal_notices_are_kept_until_the_mcdata_server_takes_them() {
     assert_eq!(origin.requests(), 1);
     assert_eq!(origin.last_auth(), Some(format!("Bearer {CONTENT_CRED_A}")));
 }
+
+/// Issue "4 of 6", item 1, for the MCData server: its listener has the same client limits
+/// as the content server; a request body that stops arriving gets 408 after
+/// `client-body-timeout` (RFC 9110 §15.5.9) and a head that never ends is closed.
+#[tokio::test]
+async fn the_mcdata_server_closes_slow_clients() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = two_systems(
+        |a| {
+            a.fd_server.client_body_timeout = Duration::from_secs(1);
+            a.fd_server.client_header_timeout = Duration::from_secs(1);
+        },
+        |_| {},
+    )
+    .await;
+    let addr = t.a.fd.addr();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /fd/requests HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-alice-a\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"to\":",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(4), half.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "a half-sent head is closed after the header timeout"
+    );
+}
