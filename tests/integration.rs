@@ -20,6 +20,8 @@ mod fd;
 mod http_cache;
 #[path = "integration/jwt.rs"]
 mod jwt;
+#[path = "integration/operations.rs"]
+mod operations;
 #[path = "integration/partner.rs"]
 mod partner;
 #[path = "integration/primary.rs"]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use prometheus::IntCounter;
 
@@ -58,6 +58,19 @@ impl CacheStatus {
             CacheStatus::Revalidated => "REVALIDATED",
         }
     }
+
+    /// Our member of the RFC 9211 `Cache-Status` field: a hit; a miss forwarded and
+    /// stored; a request collapsed into another's forward request; a miss not stored; a
+    /// stale copy the primary confirmed (304).
+    fn rfc9211(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "mcdata; hit",
+            CacheStatus::Miss => "mcdata; fwd=miss; stored",
+            CacheStatus::Coalesced => "mcdata; fwd=miss; collapsed",
+            CacheStatus::Pass => "mcdata; fwd=miss",
+            CacheStatus::Revalidated => "mcdata; fwd=stale; fwd-status=304",
+        }
+    }
 }
 
 /// `mcdata_cache_requests_total{result}` per outcome and
@@ -69,6 +82,8 @@ pub(super) struct CacheCounters {
     coalesced: IntCounter,
     pass: IntCounter,
     revalidated: IntCounter,
+    /// No body to serve: the primary could not be reached, refused, or timed out.
+    error: IntCounter,
     served: IntCounter,
 }
 
@@ -81,8 +96,14 @@ impl CacheCounters {
             coalesced: result("coalesced"),
             pass: result("pass"),
             revalidated: result("revalidated"),
+            error: result("error"),
             served: metrics.bytes_served.with_label_values(&["partner"]),
         }
+    }
+
+    /// Count one request that got no body from its fill.
+    fn count_error(&self) {
+        self.error.inc();
     }
 
     /// Count one request answered as `status`.
@@ -237,7 +258,7 @@ impl Partner {
         // At most twice: a fill whose response varies on fields this request differs in
         // cannot serve it (RFC 9111 §4.1), which then starts its own.
         for _ in 0..2 {
-            let (fill, status, counted) = self.join_or_start(&key, &mut fill_req);
+            let (fill, status) = self.join_or_start(&key, &mut fill_req);
             match fill.head().await {
                 HeadState::Ready(head) => {
                     let own = match &head.vary {
@@ -251,24 +272,23 @@ impl Partner {
                             key = base.with_secondary(&secondary);
                             fill_req.stale = None;
                         }
-                        _ => return self.serve_fill(&req, &fill, &head, status, counted).await,
+                        _ => return self.serve_fill(&req, &fill, &head, status).await,
                     }
                 }
                 HeadState::Revalidated(meta) => {
-                    if !counted {
-                        self.counters.count(CacheStatus::Revalidated);
-                    }
+                    self.counters.count(CacheStatus::Revalidated);
                     return self
                         .serve_hit(&req, &meta, CacheStatus::Revalidated)
                         .await
                         .map_err(ApiError::from);
                 }
                 HeadState::Refused(r) => {
+                    self.counters.count_error();
                     return Err(match r.status.as_u16() {
                         503 => ApiError::Unavailable(r.reason.clone()),
                         504 => ApiError::GatewayTimeout(r.reason.clone()),
                         _ => ApiError::BadGateway(r.reason.clone()),
-                    })
+                    });
                 }
                 HeadState::Connecting => {
                     return Err(ApiError::Internal("fill head not ready".into()))
@@ -280,13 +300,12 @@ impl Partner {
         ))
     }
 
-    /// Join the fill running for `key`, or start one for `r`; and whether this request has
-    /// been counted (a plain miss is counted when it starts its fill, anything else once
-    /// the outcome is known).
-    fn join_or_start(&self, key: &CacheKey, r: &mut FillRequest) -> (Arc<Fill>, CacheStatus, bool) {
+    /// Join the fill running for `key`, or start one for `r`. Nothing is counted here: a
+    /// request is counted once its outcome is known (a miss may turn out a pass, or an
+    /// error).
+    fn join_or_start(&self, key: &CacheKey, r: &mut FillRequest) -> (Arc<Fill>, CacheStatus) {
         match self.fills.join_or_start(key) {
             Joined::Started(fill, guard) => {
-                let revalidating = r.stale.is_some();
                 let request = FillRequest {
                     url: r.url.clone(),
                     system: r.system.clone(),
@@ -302,12 +321,9 @@ impl Partner {
                     guard,
                     request,
                 ));
-                if !revalidating {
-                    self.counters.count(CacheStatus::Miss);
-                }
-                (fill, CacheStatus::Miss, !revalidating)
+                (fill, CacheStatus::Miss)
             }
-            Joined::Joined(fill) => (fill, CacheStatus::Coalesced, false),
+            Joined::Joined(fill) => (fill, CacheStatus::Coalesced),
         }
     }
 
@@ -320,7 +336,6 @@ impl Partner {
         fill: &Fill,
         head: &crate::cache::fill::FillHead,
         status: CacheStatus,
-        counted: bool,
     ) -> Result<Response<Body>, ApiError> {
         let complete = matches!(*fill.growth().borrow(), Growth::Complete { .. });
         let status = match status {
@@ -329,11 +344,7 @@ impl Partner {
             CacheStatus::Coalesced if complete => CacheStatus::Hit,
             s => s,
         };
-        // The leader of a plain fill was counted as a miss when it started; joiners and
-        // the leader of a revalidation count now.
-        if !counted {
-            self.counters.count(status);
-        }
+        self.counters.count(status);
         let plan = match head.replay.plan(req.method(), req.headers(), head.age) {
             Ok(p) => p,
             Err(resp) => return Ok(with_cache_status(*resp, status)),
@@ -422,13 +433,14 @@ impl Partner {
                     .with_label_values(&[e.reason()])
                     .inc();
                 tracing::warn!(url = %url, system, error = %e, "HEAD to the primary failed");
+                self.counters.count_error();
                 return Err(match e.client_status().as_u16() {
                     504 => ApiError::GatewayTimeout(e.to_string()),
                     _ => ApiError::BadGateway(e.to_string()),
                 });
             }
         };
-        self.counters.count(CacheStatus::Miss);
+        self.counters.count(CacheStatus::Pass);
         let timing = freshness::Timing {
             request_time,
             response_time: SystemTime::now(),
@@ -444,13 +456,13 @@ impl Partner {
         let age = freshness::corrected_initial_age(h, &timing).as_secs();
         let plan = match replay.plan(&Method::HEAD, &HeaderMap::new(), age) {
             Ok(p) => p,
-            Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Miss)),
+            Err(resp) => return Ok(with_cache_status(*resp, CacheStatus::Pass)),
         };
         let resp = plan
             .response
             .body(body::empty())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(with_cache_status(resp, CacheStatus::Miss))
+        Ok(with_cache_status(resp, CacheStatus::Pass))
     }
 
     /// Serve an indexed copy. Small copies are served from the memory tier (read whole from
@@ -545,10 +557,23 @@ impl Partner {
 }
 
 fn with_cache_status(mut resp: Response<Body>, status: CacheStatus) -> Response<Body> {
-    resp.headers_mut()
-        .insert("x-cache", HeaderValue::from_static(status.as_str()));
+    let h = resp.headers_mut();
+    h.insert("x-cache", HeaderValue::from_static(status.as_str()));
+    // RFC 9211 §2: each cache appends its member; the one nearest the origin comes first.
+    let ours = status.rfc9211();
+    let combined = h
+        .get(CACHE_STATUS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|up| HeaderValue::from_str(&format!("{up}, {ours}")).ok());
+    h.insert(
+        CACHE_STATUS,
+        combined.unwrap_or_else(|| HeaderValue::from_static(ours)),
+    );
     resp
 }
+
+/// RFC 9211.
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// All of a small stored object.
 async fn read_whole(blob: BlobBody) -> Result<Bytes, StoreError> {
