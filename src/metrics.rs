@@ -8,9 +8,16 @@
 //! and `mcdata_store_bypassed_fills_total`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// Buckets of the request latency histograms, in seconds: from a hit on loopback to a
+/// long download.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0,
+];
 
 /// All metrics of one content server, registered in its own registry.
 #[derive(Clone)]
@@ -18,6 +25,14 @@ pub struct Metrics {
     registry: Registry,
     /// HTTP requests by route, method and status.
     pub requests: IntCounterVec,
+    /// Seconds from a request's arrival to its response's last byte, by route.
+    pub request_duration: HistogramVec,
+    /// Seconds from a request's arrival to its response head, by route.
+    pub time_to_first_byte: HistogramVec,
+    /// Client connections open now.
+    pub open_connections: IntGauge,
+    /// Always 1, with the version as a label.
+    pub build_info: IntGaugeVec,
     /// Partner cache lookups by result: hit, miss (started a fill), coalesced (joined a fill), pass.
     pub cache_requests: IntCounterVec,
     /// Upstream fetches started (one per fill).
@@ -80,6 +95,30 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let m = Metrics {
+            request_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "mcdata_http_request_duration_seconds",
+                    "Seconds from a request's arrival to its response's last byte, by route",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["route"],
+            )?,
+            time_to_first_byte: HistogramVec::new(
+                HistogramOpts::new(
+                    "mcdata_http_time_to_first_byte_seconds",
+                    "Seconds from a request's arrival to its response head, by route",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["route"],
+            )?,
+            open_connections: IntGauge::new(
+                "mcdata_open_connections",
+                "Client connections open now",
+            )?,
+            build_info: IntGaugeVec::new(
+                Opts::new("mcdata_build_info", "Always 1: the version that runs"),
+                &["version"],
+            )?,
             requests: IntCounterVec::new(
                 Opts::new(
                     "mcdata_http_requests_total",
@@ -241,6 +280,18 @@ impl Metrics {
     fn register_all(&self) -> Result<(), prometheus::Error> {
         let r = &self.registry;
         r.register(Box::new(self.requests.clone()))?;
+        r.register(Box::new(self.request_duration.clone()))?;
+        r.register(Box::new(self.time_to_first_byte.clone()))?;
+        r.register(Box::new(self.open_connections.clone()))?;
+        r.register(Box::new(self.build_info.clone()))?;
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         r.register(Box::new(self.cache_requests.clone()))?;
         r.register(Box::new(self.upstream_fetches.clone()))?;
         r.register(Box::new(self.cache_revalidations.clone()))?;

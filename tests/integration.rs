@@ -1,6 +1,8 @@
 //! The integration test binary: every module under `tests/integration/` starts real servers
 //! on 127.0.0.1 ports and talks HTTP to them. One binary keeps link time low.
 
+#[path = "integration/binary.rs"]
+mod binary;
 #[path = "integration/harness.rs"]
 mod harness;
 #[path = "integration/moto.rs"]

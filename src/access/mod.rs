@@ -110,6 +110,19 @@ impl Access {
     /// and has the shape of a JWT goes to the verifier when one is configured (which may
     /// wait for a refresh of the issuer's keys when it names an unknown key).
     pub async fn identify(&self, headers: &HeaderMap) -> Result<Caller, AccessError> {
+        let caller = self.caller_of(headers).await?;
+        // The access log names who made the request.
+        match &caller {
+            Caller::User(id) => crate::http::access_log::note_caller(|| id.clone()),
+            Caller::Peer(system) => {
+                crate::http::access_log::note_caller(|| format!("peer:{system}"))
+            }
+            Caller::Anonymous => {}
+        }
+        Ok(caller)
+    }
+
+    async fn caller_of(&self, headers: &HeaderMap) -> Result<Caller, AccessError> {
         let Some(token) = bearer(headers)? else {
             return Ok(Caller::Anonymous);
         };

@@ -80,6 +80,8 @@ pub struct Fill {
     bypassed: AtomicBool,
     detached: AtomicBool,
     tail: Arc<MemoryTail>,
+    /// The id of the request that started the fill (0: unknown), for the logs.
+    leader: std::sync::atomic::AtomicU64,
 }
 
 impl Fill {
@@ -95,6 +97,7 @@ impl Fill {
             bypassed: AtomicBool::new(false),
             detached: AtomicBool::new(false),
             tail: Arc::default(),
+            leader: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -183,6 +186,16 @@ impl Fill {
     /// True when the fill serves its clients without keeping a copy because of the store.
     pub fn is_bypassed(&self) -> bool {
         self.bypassed.load(Ordering::SeqCst)
+    }
+
+    /// The id of the request that started the fill, as the access log shows it.
+    pub fn set_leader(&self, request: u64) {
+        self.leader.store(request, Ordering::Relaxed);
+    }
+
+    /// The id of the request that started the fill, once set.
+    pub fn leader(&self) -> Option<u64> {
+        Some(self.leader.load(Ordering::Relaxed)).filter(|id| *id != 0)
     }
 
     /// Where the body goes once its file failed.

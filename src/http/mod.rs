@@ -4,6 +4,7 @@
 //! module's errors to HTTP responses.
 
 pub mod abort;
+pub mod access_log;
 pub mod body;
 pub mod client;
 pub mod conditional;

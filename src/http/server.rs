@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 
 use super::abort::{AbortFlag, AbortOnError, ResetOnAbort};
+use super::access_log::{self, ClientAddr, Logged, RequestId};
 use super::body::Body;
 use super::error::ApiError;
 use super::sendfile::{self, SendfileIo, SendfileSlot};
@@ -33,7 +34,12 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+    ) -> Pin<Box<dyn Future<Output = Response<Logged>> + Send>>;
+
+    /// The gauge of open client connections, if the handler keeps one.
+    fn open_connections(&self) -> Option<prometheus::IntGauge> {
+        None
+    }
 }
 
 /// The answer of a router: the route name (a metrics label) and the outcome.
@@ -74,39 +80,55 @@ impl<R: Routes> Handler for R {
     fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = Response<Logged>> + Send>> {
         Box::pin(async move {
             let started = std::time::Instant::now();
+            let id = RequestId::next();
+            let line = access_log::enabled().then(|| access_log::Line::of(&req));
             let method = req.method().clone();
-            let path = req.uri().path().to_string();
             let me = self.clone();
-            let (route, result) = self.dispatch(req).await;
-            let resp = result.unwrap_or_else(|e| {
+            let ((route, result), scope) =
+                access_log::scoped(access_log::Scope::new(id), self.dispatch(req)).await;
+            let mut resp = result.unwrap_or_else(|e| {
                 if e.status().is_server_error() {
-                    tracing::warn!(%method, path, error = %e, "request failed");
+                    tracing::warn!(%method, request_id = %id, error = %e, "request failed");
                 } else {
-                    tracing::debug!(%method, path, error = %e, "request refused");
+                    tracing::debug!(%method, request_id = %id, error = %e, "request refused");
                 }
                 e.into_response()
             });
+            resp.headers_mut().insert(X_REQUEST_ID, id.header_value());
             let status = resp.status();
-            me.metrics()
-                .requests
+            let m = me.metrics();
+            m.requests
                 .with_label_values(&[route, method_label(&method), status.as_str()])
                 .inc();
-            tracing::info!(
-                target: "mcdata::access",
-                %method,
-                path,
-                status = status.as_u16(),
-                cache = resp.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
-                ms = started.elapsed().as_millis() as u64,
-                "request"
-            );
-            resp
+            let ttfb = started.elapsed();
+            m.time_to_first_byte
+                .with_label_values(&[route])
+                .observe(ttfb.as_secs_f64());
+            let record = access_log::Record {
+                started,
+                ttfb,
+                route,
+                status: status.as_u16(),
+                cache: resp.headers().get("x-cache").cloned(),
+                expected: access_log::expected_len(&method, &resp),
+                scope,
+                line,
+                duration: m.request_duration.with_label_values(&[route]),
+            };
+            resp.map(|b| Logged::new(b, record))
         })
     }
+
+    fn open_connections(&self) -> Option<prometheus::IntGauge> {
+        Some(self.metrics().open_connections.clone())
+    }
 }
+
+/// The response field carrying the request's id.
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// A running server.
 pub struct ServerHandle {
@@ -199,7 +221,7 @@ pub fn spawn_with<H: Handler>(
                 a = listener.accept() => a,
                 _ = stopped.changed() => break,
             };
-            let (stream, _peer) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: log, breathe, keep serving.
@@ -228,10 +250,13 @@ pub fn spawn_with<H: Handler>(
             let abort = AbortFlag::default();
             let stream = ResetOnAbort::new(stream, abort.clone());
             let watcher = graceful.watcher();
+            let open = handler.open_connections();
             let conn = Connection {
                 handler: handler.clone(),
                 limits,
                 abort,
+                peer,
+                _open: OpenConnection::new(open),
             };
             match &tls {
                 None => {
@@ -260,6 +285,28 @@ struct Connection<H> {
     handler: Arc<H>,
     limits: Limits,
     abort: AbortFlag,
+    peer: SocketAddr,
+    _open: OpenConnection,
+}
+
+/// Counts a connection in `mcdata_open_connections` while it lives.
+struct OpenConnection(Option<prometheus::IntGauge>);
+
+impl OpenConnection {
+    fn new(gauge: Option<prometheus::IntGauge>) -> Self {
+        if let Some(g) = &gauge {
+            g.inc();
+        }
+        OpenConnection(gauge)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Some(g) = &self.0 {
+            g.dec();
+        }
+    }
 }
 
 impl<H: Handler> Connection<H> {
@@ -280,14 +327,16 @@ impl<H: Handler> Connection<H> {
         client_cert: Option<ClientCertificate>,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
-        Response = Response<AbortOnError<Body>>,
+        Response = Response<AbortOnError<Logged>>,
         Error = Infallible,
-        Future = impl Future<Output = Result<Response<AbortOnError<Body>>, Infallible>> + Send,
+        Future = impl Future<Output = Result<Response<AbortOnError<Logged>>, Infallible>> + Send,
     > + Clone {
         let h = self.handler.clone();
         let abort = self.abort.clone();
+        let client = ClientAddr(self.peer);
         service_fn(move |mut req: Request<Incoming>| {
             let h = h.clone();
+            req.extensions_mut().insert(client);
             if let Some(slot) = &slot {
                 req.extensions_mut().insert(slot.clone());
             }

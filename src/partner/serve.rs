@@ -11,6 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::{HeaderName, HeaderValue, Request, Response};
+use tracing::Instrument;
+
+use crate::http::access_log;
 use hyper::body::Incoming;
 use prometheus::IntCounter;
 
@@ -259,6 +262,9 @@ impl Partner {
         // cannot serve it (RFC 9111 §4.1), which then starts its own.
         for _ in 0..2 {
             let (fill, status) = self.join_or_start(&key, &mut fill_req);
+            if let Some(leader) = fill.leader() {
+                access_log::note_fill(access_log::RequestId(leader));
+            }
             match fill.head().await {
                 HeadState::Ready(head) => {
                     let own = match &head.vary {
@@ -315,12 +321,18 @@ impl Partner {
                     stale: r.stale.take(),
                     try_store: r.try_store,
                 };
-                tokio::spawn(fetch::run(
-                    self.upstream.clone(),
-                    fill.clone(),
-                    guard,
-                    request,
-                ));
+                let leader = access_log::current_request();
+                if let Some(id) = leader {
+                    fill.set_leader(id.0);
+                }
+                let span = tracing::info_span!(
+                    "fill",
+                    request_id = %leader.map_or_else(|| "-".to_string(), |id| id.to_string())
+                );
+                tokio::spawn(
+                    fetch::run(self.upstream.clone(), fill.clone(), guard, request)
+                        .instrument(span),
+                );
                 (fill, CacheStatus::Miss)
             }
             Joined::Joined(fill) => (fill, CacheStatus::Coalesced),

@@ -99,3 +99,128 @@ async fn cache_status_is_appended_to_the_primarys() {
     let r = get(&p.via(&url), &[]).await;
     assert_eq!(r.header("cache-status"), "OriginCDN; hit, mcdata; hit");
 }
+
+/// The access line of a request: written when the response is over, with what operators
+/// search for; the request id is also the response's `X-Request-Id`, and the fill's log
+/// lines and every request it served name the request that started it.
+#[tokio::test]
+async fn the_access_log_names_what_operators_search_for() {
+    use crate::binary::{free_port, wait_up, Server};
+    let origin = Origin::start().await;
+    let body = data(300_000, 9);
+    let mut slow = Script::new(body.clone()).cacheable();
+    slow.chunk = 30_000;
+    slow.delay = std::time::Duration::from_millis(100);
+    let url = origin.script("/report.pdf", slow);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port().await);
+    let mut server = Server::start(
+        &[
+            "content-server".into(),
+            "--system-id".into(),
+            "P".into(),
+            "--listen".into(),
+            addr.clone(),
+            "--store".into(),
+            format!("file://{}", dir.path().display()),
+            "--peer".into(),
+            format!("O,{},{}", origin.base, crate::origin::ORIGIN_CRED),
+            "--user".into(),
+            "medic@p,tok-medic-123".into(),
+        ],
+        &[],
+    );
+    let base = format!("http://{addr}");
+    wait_up(&base).await;
+    let target = format!("{base}/{url}?v=2");
+    let auth = [
+        ("authorization", "Bearer tok-medic-123"),
+        ("user-agent", "field-tablet/1.0"),
+    ];
+    let (first, second) = tokio::join!(get(&target, &auth), async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        get(&target, &auth).await
+    });
+    assert!(first.bytes()[..] == body[..] && second.bytes()[..] == body[..]);
+    let (id1, id2) = (first.header("x-request-id"), second.header("x-request-id"));
+    assert_eq!(id1.len(), 16);
+    assert_ne!(id1, id2);
+    server.signal("-TERM");
+    server.exited().await;
+    let logs = server.logs();
+    let line_of = |id: &str| {
+        logs.lines()
+            .find(|l| l.contains("mcdata::access") && l.contains(&format!("request_id={id}")))
+            .unwrap_or_else(|| panic!("no access line for {id} in {logs}"))
+            .to_string()
+    };
+    let (l1, l2) = (line_of(id1), line_of(id2));
+    for (l, cache) in [(&l1, "MISS"), (&l2, "MISS; coalesced")] {
+        assert!(l.contains("client=127.0.0.1:"), "{l}");
+        assert!(
+            l.contains("caller=\"medic@p\"") || l.contains("caller=medic@p"),
+            "{l}"
+        );
+        assert!(
+            l.contains("/report.pdf?v=2"),
+            "full target with the query: {l}"
+        );
+        assert!(l.contains("protocol=HTTP/1.1"), "{l}");
+        assert!(l.contains("status=200"), "{l}");
+        assert!(l.contains("bytes=300000"), "{l}");
+        assert!(l.contains("complete=true"), "{l}");
+        assert!(l.contains("field-tablet/1.0"), "{l}");
+        assert!(
+            l.contains(&format!("cache=\"{cache}\"")) || l.contains(&format!("cache={cache}")),
+            "{l}"
+        );
+        assert!(
+            l.contains(&format!("fill={id1}")),
+            "both name the fill's request: {l}"
+        );
+    }
+    // The total time is the body's, not the head's: the primary took about a second.
+    let ms = |l: &str, key: &str| -> u64 {
+        l.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {l}"))
+    };
+    assert!(ms(&l1, "ms") >= 900, "{l1}");
+    assert!(ms(&l1, "ttfb_ms") < ms(&l1, "ms"), "{l1}");
+    // The fill's own lines carry the request that started it.
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(&format!("fill{{request_id={id1}}}"))),
+        "{logs}"
+    );
+}
+
+/// What an operator graphs besides the cache: latency histograms per route (to the head
+/// and to the last byte), open connections, the process (CPU, memory, descriptors) and
+/// the version.
+#[tokio::test]
+async fn latency_connections_process_and_build_metrics() {
+    let origin = Origin::start().await;
+    let url = origin.script("/m", Script::new(data(5000, 4)).cacheable());
+    let p = partner_of(&origin, |_| {}).await;
+    assert_eq!(get(&p.via(&url), &[]).await.status, StatusCode::OK);
+    // The line of a response is written when its body is over, just after the client
+    // read it: give it a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let m = p.metrics();
+    for want in [
+        "mcdata_http_request_duration_seconds_count{route=\"partner\"} 1",
+        "mcdata_http_time_to_first_byte_seconds_count{route=\"partner\"} 1",
+        "mcdata_open_connections ",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        &format!(
+            "mcdata_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(m.contains(want), "{want} missing in\n{m}");
+    }
+}
