@@ -40,6 +40,9 @@ pub struct User {
     pub token: String,
 }
 
+/// The longest availability a file may be given: 100 years.
+pub const MAX_AVAILABILITY: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// The whole configuration of one content server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -310,6 +313,14 @@ impl ContentServerConfig {
             return Err(invalid(
                 "default-file-availability",
                 "must not exceed max-file-availability",
+            ));
+        }
+        if self.max_file_availability > MAX_AVAILABILITY {
+            // Found by fuzzing: a larger value passed and then overflowed the clock at
+            // the first upload (docs/fuzzing.md).
+            return Err(invalid(
+                "max-file-availability",
+                "must not exceed 100 years (3153600000s)",
             ));
         }
         if !self.store.starts_with("file://") && !self.store.starts_with("s3://") {
@@ -881,5 +892,22 @@ mod tests {
         assert_eq!(cfg.spool_dir(), PathBuf::from("/var/tmp/mcdata"));
         assert!(!format!("{cfg:?}").contains("very-secret-key"));
         assert!(!format!("{opts:?}").contains("very-secret-key"));
+    }
+
+    /// Found by fuzzing (docs/fuzzing.md, `config`): a huge `max-file-availability`
+    /// validated, and the first upload then overflowed the clock.
+    #[test]
+    fn availabilities_that_overflow_the_clock_are_refused() {
+        let mut cfg = ContentServerConfig {
+            max_file_availability: Duration::from_secs(9_223_372_036_854_775_807),
+            ..ContentServerConfig::default()
+        };
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("max-file-availability"), "{e}");
+        cfg.max_file_availability = MAX_AVAILABILITY;
+        assert!(cfg.validate().is_ok());
+        assert!(std::time::SystemTime::now()
+            .checked_add(MAX_AVAILABILITY)
+            .is_some());
     }
 }

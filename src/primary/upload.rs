@@ -104,6 +104,14 @@ impl Primary {
             .sha256
             .ok_or_else(|| ApiError::Internal("the upload was stored without its digest".into()))?;
         let now = SystemTime::now();
+        // Bounded by max-file-availability (at most 100 years), so this holds; if the clock
+        // itself is absurd, refuse rather than panic, and keep nothing.
+        let Some(expires) = now.checked_add(availability) else {
+            let _ = self.store.delete(&FileRecord::body_key(&id)).await;
+            return Err(ApiError::BadRequest(
+                "the availability asked for is beyond the clock".into(),
+            ));
+        };
         let rec = FileRecord {
             id: id.clone(),
             size: written.len,
@@ -112,7 +120,7 @@ impl Primary {
             file_name: name,
             owner,
             created_at: unix(now),
-            expires_at: unix(now + availability),
+            expires_at: unix(expires),
             state: FileState::Available,
         };
         if let Err(e) = self.save_record(&rec).await {
