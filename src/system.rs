@@ -220,9 +220,9 @@ impl RunningSystem {
         Ok(RunningSystem { content, fd })
     }
 
+    /// Drain both servers at once (each within the default grace).
     pub async fn shutdown(self) {
-        self.fd.shutdown().await;
-        self.content.shutdown().await;
+        tokio::join!(self.fd.shutdown(), self.content.shutdown());
     }
 }
 

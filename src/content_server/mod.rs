@@ -68,10 +68,17 @@ pub struct ContentServer {
     pub primary: Arc<Primary>,
     pub partner: Arc<Partner>,
     public_base: String,
+    store: Arc<dyn crate::storage::BlobStore>,
+    max_connections: usize,
+    /// Set when a shutdown begins: `/readyz` answers 503 from then on.
+    draining: std::sync::atomic::AtomicBool,
 }
 
-/// How long a shutdown waits for running fills to publish.
-const SHUTDOWN_FILL_GRACE: Duration = Duration::from_secs(10);
+/// The key `/readyz` reads to see that the store answers (it need not exist).
+const READY_PROBE: &str = "readyz-probe";
+
+/// How long `/readyz` waits for the store to answer.
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A running content server.
 pub struct Running {
@@ -101,15 +108,32 @@ impl Running {
         &self.server.public_base
     }
 
-    /// Stop serving and stop background tasks; fills still running (a fill whose last
-    /// client finished during the grace period is still publishing its copy) are given the
-    /// same grace to end, so that their copies are kept.
+    /// [`Running::shutdown_within`] the default grace (30 s).
     pub async fn shutdown(self) {
+        self.shutdown_within(server::DEFAULT_SHUTDOWN_GRACE).await
+    }
+
+    /// Drain and stop, as nginx does on QUIT: readiness flips to 503 first, the port is
+    /// closed (no new connections), responses in flight go on for up to `grace`, and
+    /// fills still running then (a fill publishes its copy just after its last byte)
+    /// get what is left of it, so that their copies are kept.
+    pub async fn shutdown_within(self, grace: Duration) {
+        let started = std::time::Instant::now();
+        self.server
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(
+            grace_s = grace.as_secs(),
+            "draining: no new connections, in-flight responses finish"
+        );
         for t in &self.tasks {
             t.abort();
         }
-        self.handle.shutdown().await;
-        if !self.server.partner.fills_done(SHUTDOWN_FILL_GRACE).await {
+        self.handle.shutdown_within(grace).await;
+        let left = grace
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        if !self.server.partner.fills_done(left).await {
             tracing::warn!("fills still running at shutdown: their copies are not kept");
         }
     }
@@ -323,6 +347,9 @@ impl ContentServer {
             primary,
             partner,
             public_base,
+            store: store.clone(),
+            max_connections: cfg.max_connections,
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
         let limits = server::Limits {
             header_timeout: cfg.client_header_timeout,
@@ -342,6 +369,32 @@ impl ContentServer {
         })
     }
 
+    /// Why this server should not get new requests now (empty: it should): draining, the
+    /// connection cap reached, the store resting after a failure or not answering.
+    async fn unready(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            reasons.push("draining: the server is shutting down".to_string());
+        }
+        let open = self.metrics.open_connections.get();
+        if open >= 0 && open as usize >= self.max_connections {
+            reasons.push(format!(
+                "at the connection cap ({} of max-connections {})",
+                open, self.max_connections
+            ));
+        }
+        reasons.extend(self.partner.store_trouble());
+        match tokio::time::timeout(READY_PROBE_TIMEOUT, self.store.get_small(READY_PROBE)).await {
+            Ok(Ok(_)) | Ok(Err(StoreError::NotFound(_))) => {}
+            Ok(Err(e)) => reasons.push(format!("the store does not answer: {e}")),
+            Err(_) => reasons.push(format!(
+                "the store does not answer within {}s",
+                READY_PROBE_TIMEOUT.as_secs()
+            )),
+        }
+        reasons
+    }
+
     async fn route(
         self: Arc<Self>,
         req: Request<Incoming>,
@@ -357,7 +410,7 @@ impl ContentServer {
             );
         }
         if path == "/readyz" {
-            let reasons: Vec<String> = self.partner.store_trouble().into_iter().collect();
+            let reasons = self.unready().await;
             let (status, ready) = if reasons.is_empty() {
                 (StatusCode::OK, true)
             } else {

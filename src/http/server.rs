@@ -133,9 +133,13 @@ const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-
 /// A running server.
 pub struct ServerHandle {
     addr: SocketAddr,
-    stop: watch::Sender<bool>,
+    /// Set to the grace of a shutdown.
+    stop: watch::Sender<Option<Duration>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// How long in-flight responses may take after a shutdown begins, unless told otherwise.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 impl ServerHandle {
     /// The bound address.
@@ -143,9 +147,16 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stop accepting, let in-flight requests finish (up to 10 s), and wait.
+    /// Stop accepting, let in-flight requests finish (up to [`DEFAULT_SHUTDOWN_GRACE`]),
+    /// and wait.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.shutdown_within(DEFAULT_SHUTDOWN_GRACE).await
+    }
+
+    /// Stop accepting at once (the port is closed), let in-flight responses finish for up
+    /// to `grace` (idle keep-alive connections are closed), then stop.
+    pub async fn shutdown_within(self, grace: Duration) {
+        let _ = self.stop.send(Some(grace));
         let _ = self.task.await;
     }
 
@@ -212,7 +223,7 @@ pub fn spawn_with<H: Handler>(
     tls: Option<Arc<ServerTls>>,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, mut stopped) = watch::channel(None::<Duration>);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let task = tokio::spawn(async move {
         let graceful = GracefulShutdown::new();
@@ -275,7 +286,16 @@ pub fn spawn_with<H: Handler>(
             }
         }
         drop(listener);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+        let grace = stopped.borrow().unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "responses still running at the end of the shutdown grace are cut"
+            );
+        }
     });
     Ok(ServerHandle { addr, stop, task })
 }

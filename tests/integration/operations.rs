@@ -224,3 +224,100 @@ async fn latency_connections_process_and_build_metrics() {
         assert!(m.contains(want), "{want} missing in\n{m}");
     }
 }
+
+/// `/healthz` is liveness, `/readyz` readiness: while the S3 server is down the content
+/// server stays alive (200) but is not ready (503, with the reason), and is ready again
+/// once the store answers.
+#[tokio::test]
+async fn readiness_follows_the_store() {
+    let Some(mut s3) = crate::s3::S3Server::start("readiness_follows_the_store").await else {
+        return;
+    };
+    s3.bucket("ready", "cs");
+    let origin = Origin::start().await;
+    let p = partner_of(&origin, |c| s3.configure(c, "ready", "cs")).await;
+    let ready = |p: &System| {
+        let u = format!("{}/readyz", p.base());
+        async move { get(&u, &[]).await }
+    };
+    let r = ready(&p).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.json()["ready"], true);
+    s3.kill();
+    let r = ready(&p).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        r.json()["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("store does not answer"),
+        "{:?}",
+        r.body
+    );
+    let alive = get(&format!("{}/healthz", p.base()), &[]).await;
+    assert_eq!(alive.status, StatusCode::OK);
+    s3.revive().await;
+    let mut back = false;
+    for _ in 0..50 {
+        if ready(&p).await.status == StatusCode::OK {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "ready again once the store answers");
+}
+
+/// SIGTERM drains: the port closes at once, a 200 MB download started before goes on to
+/// its last byte (11 s: longer than the 10 s that used to cut it; the default grace is
+/// 30 s), then the process exits 0.
+#[tokio::test]
+async fn sigterm_lets_a_running_download_finish() {
+    use crate::binary::{free_port, wait_up, Server};
+    let origin = Origin::start().await;
+    let body = data(200 << 20, 5);
+    let mut s = Script::new(body.clone()).cacheable();
+    s.chunk = 1 << 20;
+    s.delay = std::time::Duration::from_millis(55);
+    let url = origin.script("/big", s);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port().await);
+    let mut server = Server::start(
+        &[
+            "content-server".into(),
+            "--listen".into(),
+            addr.clone(),
+            "--store".into(),
+            format!("file://{}", dir.path().display()),
+            "--fsync".into(),
+            "false".into(),
+            "--peer".into(),
+            format!("O,{},{}", origin.base, crate::origin::ORIGIN_CRED),
+        ],
+        &[],
+    );
+    let base = format!("http://{addr}");
+    wait_up(&base).await;
+    let download = tokio::spawn({
+        let t = format!("{base}/{url}");
+        async move { get(&t, &[]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    server.signal("-TERM");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "no new connections while draining"
+    );
+    let got = download.await.unwrap();
+    assert_eq!(got.status, StatusCode::OK);
+    let b = got.body.as_ref().expect("the whole body");
+    assert!(b.len() == body.len() && b[..] == body[..], "byte-exact");
+    let status = server.exited().await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.logs()
+    );
+    assert!(server.logs().contains("draining"), "{}", server.logs());
+}
