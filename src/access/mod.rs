@@ -40,6 +40,15 @@ pub enum AccessError {
     Token(#[from] TokenError),
 }
 
+/// The access table in use, replaced whole when the configuration is reloaded (SIGHUP);
+/// requests read it without a lock.
+pub type SharedAccess = std::sync::Arc<arc_swap::ArcSwap<Access>>;
+
+/// Share `access` as the table in use.
+pub fn shared(access: Access) -> SharedAccess {
+    std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(access))
+}
+
 /// The tokens and credentials a server accepts.
 #[derive(Debug, Clone, Default)]
 pub struct Access {

@@ -228,7 +228,7 @@ impl ContentServer {
         if let Some(v) = &jwt {
             access = access.with_jwt(v.clone());
         }
-        let access = Arc::new(access);
+        let access = crate::access::shared(access);
 
         let mut allow = Vec::new();
         let mut partners = HashMap::new();
@@ -331,7 +331,7 @@ impl ContentServer {
             peers = cfg.peers.len(),
             "content server started"
         );
-        if !access.users_required() {
+        if !access.load().users_required() {
             tracing::warn!(
                 "no users configured: uploads and downloads need no token (development mode)"
             );

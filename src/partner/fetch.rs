@@ -246,12 +246,12 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
     } else {
         content_length(h)?
     };
-    let max = p.settings.max_object_bytes;
+    let rules = p.rules.load_full();
+    let max = rules.max_object_bytes;
     if total.is_some_and(|t| t > max) {
         return Err(FetchError::TooLarge(max));
     }
-    let decision = p
-        .settings
+    let decision = rules
         .policy
         .decide(&Method::GET, status, &r.cache_control, h, &timing);
     let resp_cc = directives::parse(h);

@@ -80,7 +80,7 @@ pub async fn send(
         if let Ok(v) = HeaderValue::from_str(&up.settings.system_id) {
             h.insert("x-mcdata-system", v);
         }
-        if let Some(cred) = up.credential_for(r.system) {
+        if let Some(cred) = up.credential_for(r.system).as_deref() {
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer {cred}")) {
                 h.insert(header::AUTHORIZATION, v);
             }

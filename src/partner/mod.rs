@@ -25,7 +25,7 @@ use std::time::Duration;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use crate::access::Access;
+use crate::access::SharedAccess;
 use crate::cache::freshness::Policy;
 use crate::cache::{Fills, Index};
 use crate::http::body::Body;
@@ -63,8 +63,8 @@ pub struct PartnerSettings {
 
 /// The partner content server.
 pub struct Partner {
-    allow: Allowlist,
-    access: Arc<Access>,
+    allow: arc_swap::ArcSwap<Allowlist>,
+    access: SharedAccess,
     upstream: Arc<Upstream>,
     fills: Fills,
     memory: memory::MemoryTier,
@@ -77,7 +77,7 @@ impl Partner {
     pub fn new(
         settings: PartnerSettings,
         allow: Allowlist,
-        access: Arc<Access>,
+        access: SharedAccess,
         index: Index,
         store: Arc<dyn BlobStore>,
         client: HttpClient,
@@ -88,6 +88,10 @@ impl Partner {
         let counters = CacheCounters::new(&metrics);
         let upstream = Upstream {
             via: format!("1.1 {}", settings.system_id),
+            rules: arc_swap::ArcSwap::from_pointee(upstream::FillRules {
+                policy: settings.policy.clone(),
+                max_object_bytes: settings.max_object_bytes,
+            }),
             health: StoreHealth::new(settings.store_retry_after, metrics.clone()),
             settings,
             client,
@@ -97,13 +101,20 @@ impl Partner {
             metrics,
         };
         Partner {
-            allow,
+            allow: arc_swap::ArcSwap::from_pointee(allow),
             access,
             upstream: Arc::new(upstream),
             fills: Fills::default(),
             memory,
             counters,
         }
+    }
+
+    /// Use `allow` (the peers' origins), `rules` (freshness policy and size limit) for new
+    /// requests and fills; the fills running keep what they started with.
+    pub fn reload(&self, allow: Allowlist, rules: upstream::FillRules) {
+        self.allow.store(Arc::new(allow));
+        self.upstream.rules.store(Arc::new(rules));
     }
 
     /// Why the partner's store is not usable now (it rests after a failure), if it is not.
@@ -131,7 +142,7 @@ impl Partner {
         req: Request<Incoming>,
     ) -> Result<Response<Body>, ApiError> {
         let url = target::parse_prefixed(req.uri().path(), req.uri().query())?;
-        let system = self.allow.system_for(&url)?.to_string();
+        let system = self.allow.load().system_for(&url)?.to_string();
         // Forwarding loops (RFC 9110 §7.6.3): a request that already went through us, or
         // a target that is itself a peer's partner URL.
         let own = self.upstream.via.trim_start_matches("1.1 ");

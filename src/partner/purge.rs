@@ -31,7 +31,7 @@ impl Partner {
         url: &url::Url,
         system: &str,
     ) -> Result<Response<Body>, ApiError> {
-        match self.access.identify(req.headers()).await? {
+        match self.access.load_full().identify(req.headers()).await? {
             Caller::Peer(p) if p == system => {}
             Caller::Anonymous => return Err(AccessError::Missing.into()),
             _ => {

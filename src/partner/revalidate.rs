@@ -55,7 +55,8 @@ pub async fn freshen(
         ..(**stale).clone()
     };
     match p
-        .settings
+        .rules
+        .load()
         .policy
         .decide(&Method::GET, status, request_cc, &merged_map, timing)
     {

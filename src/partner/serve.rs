@@ -172,7 +172,7 @@ impl Partner {
         url: url::Url,
         system: String,
     ) -> Result<Response<Body>, ApiError> {
-        self.access.require_user(req.headers()).await?;
+        self.access.load_full().require_user(req.headers()).await?;
         let up = &self.upstream;
         let base = CacheKey::of(&url);
         let asked = Asked::of(req.headers());

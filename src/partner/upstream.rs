@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::access::Access;
+use crate::access::SharedAccess;
 use crate::cache::Index;
 use crate::http::client::HttpClient;
 use crate::metrics::Metrics;
@@ -19,7 +19,9 @@ pub struct Upstream {
     pub settings: PartnerSettings,
     pub client: HttpClient,
     /// Agreement credentials by primary system (`Access::credential_for`).
-    pub access: Arc<Access>,
+    pub access: SharedAccess,
+    /// The freshness policy and size limit of fills, replaced on reload.
+    pub rules: arc_swap::ArcSwap<FillRules>,
     pub store: Arc<dyn BlobStore>,
     pub index: Index,
     pub health: StoreHealth,
@@ -30,7 +32,14 @@ pub struct Upstream {
 
 impl Upstream {
     /// The agreement credential we present to the primary `system`.
-    pub fn credential_for(&self, system: &str) -> Option<&str> {
-        self.access.credential_for(system)
+    pub fn credential_for(&self, system: &str) -> Option<String> {
+        self.access.load().credential_for(system).map(str::to_string)
     }
+}
+
+/// What decides whether and how long a fill's response is kept, and how big it may be.
+#[derive(Debug, Clone)]
+pub struct FillRules {
+    pub policy: crate::cache::freshness::Policy,
+    pub max_object_bytes: u64,
 }

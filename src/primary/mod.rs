@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::access::{Access, AccessError, Caller};
+use crate::access::{AccessError, Caller, SharedAccess};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
 use crate::http::representation::Span;
@@ -76,7 +76,7 @@ pub type RemovalHook = Arc<dyn Fn(&FileRecord, &str) + Send + Sync>;
 pub struct Primary {
     settings: PrimarySettings,
     store: Arc<dyn BlobStore>,
-    access: Arc<Access>,
+    access: SharedAccess,
     metrics: Metrics,
     files: RwLock<HashMap<String, Cached>>,
     unknown: moka::future::Cache<String, ()>,
@@ -93,7 +93,7 @@ impl Primary {
     pub fn new(
         settings: PrimarySettings,
         store: Arc<dyn BlobStore>,
-        access: Arc<Access>,
+        access: SharedAccess,
         metrics: Metrics,
         purger: Arc<Purger>,
     ) -> Self {
@@ -302,8 +302,8 @@ impl Primary {
     /// GET/HEAD: a client download, or a file retrieve by a partner (recorded when the
     /// whole body was sent).
     async fn serve(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
-        let caller = match self.access.identify(req.headers()).await? {
-            Caller::Anonymous if self.access.users_required() => {
+        let caller = match self.access.load_full().identify(req.headers()).await? {
+            Caller::Anonymous if self.access.load().users_required() => {
                 return Err(AccessError::Missing.into())
             }
             c => c,
@@ -372,7 +372,7 @@ impl Primary {
         req: &Request<Incoming>,
         id: &str,
     ) -> Result<Response<Body>, ApiError> {
-        if let Caller::Peer(_) = self.access.require_user(req.headers()).await? {
+        if let Caller::Peer(_) = self.access.load_full().require_user(req.headers()).await? {
             return Err(ApiError::Forbidden(
                 "delivery records are for local users".into(),
             ));
@@ -387,7 +387,7 @@ impl Primary {
 
     /// DELETE: removal by an authorized user; purges every partner that got the file.
     async fn remove(&self, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
-        let caller = self.access.require_user(req.headers()).await?;
+        let caller = self.access.load_full().require_user(req.headers()).await?;
         let by = match caller {
             Caller::Peer(_) => {
                 return Err(ApiError::Forbidden(

@@ -43,7 +43,7 @@ fn file_name(h: &HeaderMap) -> Option<String> {
 
 impl Primary {
     pub(super) async fn upload(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-        let owner = match self.access.require_user(req.headers()).await? {
+        let owner = match self.access.load_full().require_user(req.headers()).await? {
             Caller::User(u) => Some(u),
             Caller::Anonymous => None,
             Caller::Peer(_) => {
