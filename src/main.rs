@@ -1,15 +1,16 @@
 //! The `mcdata` command: one subcommand per job.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use mcdata::config::collecting_warnings;
 use mcdata::content_server::config::ContentServerArgs;
 use mcdata::content_server::ContentServer;
+use mcdata::fd::config::FdServerArgs;
 use mcdata::fd::FdServer;
-use mcdata::system::{RunningSystem, SystemConfig};
+use mcdata::system::{RunningSystem, SystemArgs};
 
 /// MCData file distribution between interconnected systems (3GPP TS 23.282 7.5.2).
 ///
@@ -35,8 +36,9 @@ enum Command {
     /// Run one system: its content server and its MCData server, from one TOML file.
     ///
     /// Example: mcdata system --config examples/system-a.toml
+    /// Check a file without starting anything: mcdata system --config FILE --check
     #[command(verbatim_doc_comment)]
-    System(SystemArgs),
+    System(Box<SystemCmd>),
     /// Run a content server (primary + partner roles).
     ///
     /// Example, two systems on one machine:
@@ -47,19 +49,27 @@ enum Command {
     /// then upload with `curl --data-binary @file http://127.0.0.1:8080/files` and download
     /// through B with `curl http://127.0.0.1:8081/<Location from the upload>`.
     ///
+    /// Every flag can also be set as MCDATA_<FLAG> (MCDATA_CACHE_MAX_TTL=12h); keep
+    /// secrets out of the command line (`ps` shows it): MCDATA_SERVER_CREDENTIAL, the
+    /// *-file flags, or CREDENTIAL / TOKEN written as @FILE in --peer and --user.
+    /// Check a configuration without starting: mcdata content-server --config FILE --check
+    ///
     /// Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=mcdata=debug) for more or less.
     #[command(verbatim_doc_comment)]
-    ContentServer(Box<ContentServerArgs>),
-    /// Run an MCData server (FD signalling) from a TOML file.
+    ContentServer(Box<ContentServerCmd>),
+    /// Run an MCData server (FD signalling), from a TOML file and/or flags.
     ///
     /// Example: mcdata fd-server --config fd-a.toml
     /// The file holds system-id, listen, content-server (this system's content server
-    /// URI), the FD limits, [[users]] (id, token, may-send-fd) and [[partners]]
-    /// (system-id, mcdata-server, content-server, credential, users); optionally
-    /// tls-ca-file (CAs for https partners) and content-server-credential (the secret the
-    /// content server, started with --mcdata-server, posts removals with). See docs/fd-api.md.
+    /// URI), the FD limits, [[users]] (id, token or token-file, may-send-fd) and
+    /// [[partners]] (system-id, mcdata-server, content-server, credential or
+    /// credential-file, users); optionally tls-ca-file (CAs for https partners) and
+    /// content-server-credential (the secret the content server, started with
+    /// --mcdata-server, posts removals with). Every key is also a flag and an MCDATA_<KEY>
+    /// variable. See docs/fd-api.md.
+    /// Check a configuration without starting: mcdata fd-server --config FILE --check
     #[command(verbatim_doc_comment)]
-    FdServer(FdServerArgs),
+    FdServer(Box<FdServerCmd>),
     /// Play an MCData user: upload, send, listen, download, report, history.
     ///
     /// Example: mcdata client --user bob@b.example --token $TOKEN listen --accept --download-dir .
@@ -67,21 +77,38 @@ enum Command {
     Client(Box<mcdata::client_cli::ClientArgs>),
 }
 
+/// `--check`: like `nginx -t`.
 #[derive(Args)]
-struct SystemArgs {
-    /// The system's TOML file. Example: --config examples/system-a.toml
-    #[arg(long, short = 'c')]
-    config: PathBuf,
+struct Check {
+    /// Check the configuration (files, flags, environment, secret files, TLS files) and
+    /// print the effective settings as TOML, secrets redacted; then exit, 0 when it is
+    /// valid. Binds no address and opens no store.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args)]
-struct FdServerArgs {
-    /// The MCData server's TOML file. Example: --config fd-a.toml
-    #[arg(long, short = 'c')]
-    config: PathBuf,
-    /// Address to listen on, overriding the file. Example: --listen 127.0.0.1:9080
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
+struct SystemCmd {
+    #[command(flatten)]
+    check: Check,
+    #[command(flatten)]
+    args: SystemArgs,
+}
+
+#[derive(Args)]
+struct ContentServerCmd {
+    #[command(flatten)]
+    check: Check,
+    #[command(flatten)]
+    args: ContentServerArgs,
+}
+
+#[derive(Args)]
+struct FdServerCmd {
+    #[command(flatten)]
+    check: Check,
+    #[command(flatten)]
+    args: FdServerArgs,
 }
 
 fn init_logs(default: &str) {
@@ -148,9 +175,51 @@ async fn until_interrupted<E: std::fmt::Display>(reload: impl Fn() -> Result<(),
     tracing::info!("stopping; finishing in-flight requests");
 }
 
+/// What `--check` loads besides the configuration itself: the listener's certificate and
+/// key, and the CA and client certificate files for outbound https (reading files only).
+fn check_tls(
+    server: Option<mcdata::http::server_tls::ServerTlsSettings>,
+    ca_file: Option<&std::path::Path>,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> anyhow::Result<()> {
+    if let Some(settings) = server {
+        mcdata::http::server_tls::ServerTls::load(settings).context("tls-cert-file")?;
+    }
+    mcdata::http::client::tls_from_files(ca_file, identity).context("tls-ca-file")?;
+    Ok(())
+}
+
+/// Print what `--check` found: the warnings on stderr, the effective settings on stdout.
+fn print_check(what: &str, warnings: &[String], toml: &str) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("# mcdata {what}: the configuration is valid; secrets are shown as <redacted>");
+    print!("{toml}");
+}
+
+/// Log the warnings raised while the configuration was read (before the logger existed).
+fn log_warnings(warnings: Vec<String>) {
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            // Each error of the chain once (our errors' messages already hold their
+            // sources, which `chain` then drops), and never a backtrace.
+            eprintln!("error: {}", mcdata::support::error_chain::chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+async fn run() -> anyhow::Result<ExitCode> {
+    let (cli, mut warnings) = collecting_warnings(Cli::parse);
     match cli.command {
         Command::Demo(args) => {
             init_demo_logs();
@@ -161,31 +230,68 @@ async fn main() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             });
         }
-        Command::System(args) => {
+        Command::System(cmd) => {
+            let (cfg, more) = collecting_warnings(|| cmd.args.resolve());
+            warnings.extend(more);
+            if cmd.check.check {
+                let cfg = cfg.context("configuration")?;
+                let content = cfg.content();
+                let identity = content.upstream_identity()?;
+                check_tls(
+                    content.server_tls()?,
+                    content.tls_ca_file.as_deref(),
+                    identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+                )
+                .context("content server")?;
+                check_tls(cfg.fd(&content.public_base()).server_tls()?, None, None)
+                    .context("MCData server")?;
+                print_check("system", &warnings, &cfg.to_check_toml()?);
+                return Ok(ExitCode::SUCCESS);
+            }
             init_logs("info");
-            let cfg = SystemConfig::load(&args.config).context("configuration")?;
+            log_warnings(warnings);
+            let cfg = cfg.context("configuration")?;
             let running = RunningSystem::start(&cfg)
                 .await
                 .context("starting the system")?;
             until_interrupted(|| running.reload_tls()).await;
             running.shutdown().await;
         }
-        Command::ContentServer(args) => {
+        Command::ContentServer(cmd) => {
+            let (cfg, more) = collecting_warnings(|| cmd.args.resolve());
+            warnings.extend(more);
+            if cmd.check.check {
+                let cfg = cfg.context("configuration")?;
+                let identity = cfg.upstream_identity()?;
+                check_tls(
+                    cfg.server_tls()?,
+                    cfg.tls_ca_file.as_deref(),
+                    identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+                )?;
+                print_check("content-server", &warnings, &cfg.to_check_toml()?);
+                return Ok(ExitCode::SUCCESS);
+            }
             init_logs("info");
-            let cfg = args.resolve().context("configuration")?;
+            log_warnings(warnings);
+            let cfg = cfg.context("configuration")?;
             let running = ContentServer::start(cfg)
                 .await
                 .context("starting the content server")?;
             until_interrupted(|| running.reload_tls()).await;
             running.shutdown().await;
         }
-        Command::FdServer(args) => {
-            init_logs("info");
-            let mut cfg: mcdata::fd::config::FdServerConfig =
-                mcdata::config::load_toml(&args.config).context("configuration")?;
-            if let Some(l) = args.listen {
-                cfg.listen = l;
+        Command::FdServer(cmd) => {
+            let (cfg, more) = collecting_warnings(|| cmd.args.resolve());
+            warnings.extend(more);
+            if cmd.check.check {
+                let cfg = cfg.context("configuration")?;
+                check_tls(cfg.server_tls()?, cfg.tls_ca_file.as_deref(), None)?;
+                print_check("fd-server", &warnings, &cfg.to_check_toml()?);
+                return Ok(ExitCode::SUCCESS);
             }
+            init_logs("info");
+            log_warnings(warnings);
+            let cfg = cfg.context("configuration")?;
             let running = FdServer::start(cfg)
                 .await
                 .context("starting the MCData server")?;
@@ -194,6 +300,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Client(args) => {
             init_logs("warn");
+            log_warnings(warnings);
             mcdata::client_cli::run(*args).await.context("client")?;
         }
     }

@@ -12,6 +12,8 @@ mod origin;
 #[path = "integration/plain_origin.rs"]
 mod plain_origin;
 
+#[path = "integration/cli.rs"]
+mod cli;
 #[path = "integration/coalescing.rs"]
 mod coalescing;
 #[path = "integration/disk_full.rs"]

@@ -2,49 +2,135 @@
 //! each of its keys, the defaults, and validation. Read through the shared loader
 //! ([`crate::config`]); nothing else reads a content server's flags or file.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::access::jwt::{JwtSettings, KeySource, DEFAULT_SCOPE};
 use crate::config::{
-    de_duration, de_opt_duration, invalid, load_toml, parse_duration, ConfigError, Secret,
+    check_metrics_listen, check_public_uri, inline_secret, invalid, load_toml, override_secret,
+    parse_duration, parse_size, read_secret_file, secret_or_file, ser_redacted, ser_value_enum,
+    user_token, validate_log_level, ConfigError, LogFormat, Secret, DEFAULT_LOG_LEVEL,
+    DEFAULT_SHUTDOWN_GRACE, REDACTED,
 };
 use crate::http::server_tls::{ClientAuth, ServerTlsSettings};
 use crate::storage::{S3Options, StoreOptions};
 
 /// A service agreement with another MCData system: its content server and the shared
 /// credential that both sides present (partner -> primary on file retrieve, primary ->
-/// partner on purge).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+/// partner on purge). In a file the credential is `credential`, or `credential-file`, a
+/// file that holds it (read when the file is loaded).
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", try_from = "PeerToml")]
 pub struct Peer {
     /// The other system's id, e.g. "B".
     pub system_id: String,
     /// Base URI of the other system's content server, e.g. "http://127.0.0.1:8081".
     pub content_server: String,
     /// The agreement credential, sent as `Authorization: Bearer <credential>`.
+    #[serde(serialize_with = "ser_redacted")]
     pub credential: String,
 }
 
-/// A local user allowed to upload and download, identified by a bearer token.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("system_id", &self.system_id)
+            .field("content_server", &self.content_server)
+            .field("credential", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+/// A `[[peers]]` table as written.
+#[derive(Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct PeerToml {
+    system_id: String,
+    content_server: String,
+    credential: Option<String>,
+    credential_file: Option<PathBuf>,
+}
+
+impl TryFrom<PeerToml> for Peer {
+    type Error = ConfigError;
+    fn try_from(p: PeerToml) -> Result<Self, ConfigError> {
+        let credential = match (p.credential, p.credential_file) {
+            (Some(c), None) => c,
+            (None, Some(f)) => read_secret_file("peers.credential-file", &f)?.0,
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "peers.credential",
+                    format!(
+                        "peer {}: give credential or credential-file, not both",
+                        p.system_id
+                    ),
+                ))
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "peers.credential",
+                    format!("peer {}: give credential or credential-file", p.system_id),
+                ))
+            }
+        };
+        Ok(Peer {
+            system_id: p.system_id,
+            content_server: p.content_server,
+            credential,
+        })
+    }
+}
+
+/// A local user allowed to upload and download, identified by a bearer token (in a file
+/// `token`, or `token-file`, a file that holds it).
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", try_from = "UserToml")]
 pub struct User {
     /// The MCData ID, e.g. "alice@a.example".
     pub id: String,
     /// The bearer token the user's client presents.
+    #[serde(serialize_with = "ser_redacted")]
     pub token: String,
 }
 
 /// The longest availability a file may be given: 100 years.
 pub const MAX_AVAILABILITY: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("token", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+/// A `[[users]]` table as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct UserToml {
+    id: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+impl TryFrom<UserToml> for User {
+    type Error = ConfigError;
+    fn try_from(u: UserToml) -> Result<Self, ConfigError> {
+        Ok(User {
+            token: user_token(&u.id, u.token, u.token_file.as_deref())?,
+            id: u.id,
+        })
+    }
+}
+
 /// The whole configuration of one content server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct ContentServerConfig {
     /// This system's id; it names us in delivery records at primaries.
@@ -65,6 +151,8 @@ pub struct ContentServerConfig {
     pub s3_access_key_id: Option<String>,
     /// S3 secret key; default `AWS_SECRET_ACCESS_KEY`. Kept out of logs.
     pub s3_secret_access_key: Option<Secret>,
+    /// A file holding the S3 secret key (instead of `s3-secret-access-key`).
+    pub s3_secret_access_key_file: Option<PathBuf>,
     /// Allow plain http to the S3 endpoint; default: when the endpoint is `http://...`.
     pub s3_allow_http: Option<bool>,
     /// Virtual-hosted-style S3 requests (`bucket.host`) instead of path-style (`host/bucket`).
@@ -85,6 +173,7 @@ pub struct ContentServerConfig {
     pub tls_client_ca_file: Option<PathBuf>,
     /// Whether clients are asked for a certificate: `off`, `optional`, `required`; with a
     /// `tls-client-ca-file` and no choice, `required`.
+    #[serde(serialize_with = "ser_value_enum")]
     pub tls_client_auth: ClientAuth,
     /// The certificate and key this server presents when it calls other systems over
     /// https (a partner fetching from a primary that asks for client certificates).
@@ -95,62 +184,72 @@ pub struct ContentServerConfig {
     pub mcdata_server: Option<String>,
     /// The credential for that call (`content-server-credential` of the MCData server).
     pub mcdata_server_credential: Option<Secret>,
+    /// A file holding that credential (instead of `mcdata-server-credential`).
+    pub mcdata_server_credential_file: Option<PathBuf>,
     /// After a store failure, how long the partner passes fills through without trying
     /// the store (then the next fill tries again).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub store_retry_after: Duration,
     /// Maximum data size for FD: larger uploads get 413.
+    #[serde(with = "crate::config::size")]
     pub max_data_size_fd_bytes: u64,
     /// Availability of an upload that asks for none.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub default_file_availability: Duration,
     /// Upper bound of any file's availability.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub max_file_availability: Duration,
     /// Byte budget of the partner cache; least recently used entries are evicted past it.
+    #[serde(with = "crate::config::size")]
     pub cache_max_bytes: u64,
     /// Local policy: the longest a partner copy is used without asking the primary again,
     /// whatever the primary allows (after it, a copy with a validator is revalidated).
     /// Clients are still told what the primary said.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub cache_max_ttl: Duration,
     /// An operator override: the freshness given to a response with no explicit lifetime
     /// and no `Last-Modified` for the heuristic (RFC 9111 §4.2.2). Off by default: such a
     /// response is not kept.
-    #[serde(deserialize_with = "de_opt_duration")]
+    #[serde(
+        with = "crate::config::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_default_ttl: Option<Duration>,
     /// The largest heuristic freshness (10% of the time since `Last-Modified`, RFC 9111
     /// §4.2.2); 0 disables heuristic freshness.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub cache_heuristic_max: Duration,
     /// How long a stale copy that has a validator is kept to be revalidated (RFC 9111
     /// §4.3) instead of fetched again; 0 drops copies as soon as they are stale.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub cache_keep_stale: Duration,
     /// Largest object the partner will fetch and keep.
+    #[serde(with = "crate::config::size")]
     pub cache_max_object_bytes: u64,
     /// Budget of the partner's memory tier: small copies hit recently are also held in
     /// memory and served from there; 0 disables it.
+    #[serde(with = "crate::config::size")]
     pub cache_memory_bytes: u64,
     /// Largest copy the memory tier holds.
+    #[serde(with = "crate::config::size")]
     pub cache_memory_max_object_bytes: u64,
     /// Time allowed to connect to a primary and receive its response headers.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub upstream_header_timeout: Duration,
     /// Longest silence allowed between two body chunks from a primary.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub upstream_idle_timeout: Duration,
     /// fsync bodies before publishing them (survives power loss, costs throughput).
     pub fsync: bool,
     /// The longest a client may take to send a request head, and the longest an idle
     /// keep-alive connection is kept (nginx's `client_header_timeout`).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub client_header_timeout: Duration,
     /// Connections served at once; above it a new connection gets 503 and is closed.
     pub max_connections: usize,
     /// The longest an upload may go without sending data (nginx's
     /// `client_body_timeout`); then 408 and nothing is kept.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub client_body_timeout: Duration,
     /// This instance's id among several instances of one system on one store (letters,
     /// digits, `-`); names its delivery records and owns the partner copies it stores.
@@ -179,8 +278,19 @@ pub struct ContentServerConfig {
     pub jwks_url: Option<String>,
     /// How often the JWK Set is read or fetched again (also, at most every 30 s, when a
     /// token names an unknown key).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(with = "crate::config::duration")]
     pub jwks_refresh: Duration,
+    /// After SIGTERM (or Ctrl-C), how long in-flight responses may still take.
+    #[serde(with = "crate::config::duration")]
+    pub shutdown_grace: Duration,
+    /// Serve `/metrics` on this separate listener too (e.g. on an address only the
+    /// monitoring network reaches).
+    pub metrics_listen: Option<SocketAddr>,
+    /// How log lines are written to stderr: `text` or `json`.
+    pub log_format: LogFormat,
+    /// Which log lines are written: `RUST_LOG`-style directives (`info`,
+    /// `mcdata=debug,warn`); `RUST_LOG`, when set, wins.
+    pub log_level: String,
 }
 
 impl Default for ContentServerConfig {
@@ -194,6 +304,7 @@ impl Default for ContentServerConfig {
             s3_region: None,
             s3_access_key_id: None,
             s3_secret_access_key: None,
+            s3_secret_access_key_file: None,
             s3_allow_http: None,
             s3_virtual_hosted_style: false,
             spool_dir: None,
@@ -206,6 +317,7 @@ impl Default for ContentServerConfig {
             upstream_tls_key_file: None,
             mcdata_server: None,
             mcdata_server_credential: None,
+            mcdata_server_credential_file: None,
             store_retry_after: Duration::from_secs(10),
             max_data_size_fd_bytes: 512 * 1024 * 1024,
             default_file_availability: Duration::from_secs(24 * 3600),
@@ -234,6 +346,10 @@ impl Default for ContentServerConfig {
             jwks_file: None,
             jwks_url: None,
             jwks_refresh: Duration::from_secs(300),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            metrics_listen: None,
+            log_format: LogFormat::Text,
+            log_level: DEFAULT_LOG_LEVEL.into(),
         }
     }
 }
@@ -290,11 +406,63 @@ impl ContentServerConfig {
         }
     }
 
+    /// Read the secrets given as files (`s3-secret-access-key-file`,
+    /// `mcdata-server-credential-file`) into their keys; a secret given both ways is an
+    /// error. [`load_file`] does it once, when it reads the file.
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        self.s3_secret_access_key = secret_or_file(
+            "s3-secret-access-key",
+            "s3-secret-access-key-file",
+            self.s3_secret_access_key.take(),
+            self.s3_secret_access_key_file.as_deref(),
+        )?;
+        self.mcdata_server_credential = secret_or_file(
+            "mcdata-server-credential",
+            "mcdata-server-credential-file",
+            self.mcdata_server_credential.take(),
+            self.mcdata_server_credential_file.as_deref(),
+        )?;
+        Ok(())
+    }
+
+    /// The effective settings as `mcdata content-server --check` prints them: TOML, the
+    /// default `public-uri` filled in, secrets redacted.
+    pub fn to_check_toml(&self) -> Result<String, ConfigError> {
+        let mut shown = self.as_shown();
+        shown.public_uri = Some(self.public_base());
+        crate::config::to_toml(&shown)
+    }
+
+    /// A copy to print: a secret read from a file is shown as its `*-file` key alone, so
+    /// that what `--check` prints loads again.
+    pub(crate) fn as_shown(&self) -> Self {
+        let mut shown = self.clone();
+        if shown.s3_secret_access_key_file.is_some() {
+            shown.s3_secret_access_key = None;
+        }
+        if shown.mcdata_server_credential_file.is_some() {
+            shown.mcdata_server_credential = None;
+        }
+        shown
+    }
+
     /// Check the values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.system_id.trim().is_empty() {
             return Err(invalid("system-id", "must not be empty"));
         }
+        check_public_uri(
+            "listen",
+            self.listen,
+            "public-uri",
+            self.public_uri.as_deref(),
+        )?;
+        check_metrics_listen(
+            "metrics-listen",
+            self.metrics_listen,
+            &[("listen", self.listen)],
+        )?;
+        validate_log_level("log-level", &self.log_level)?;
         for base in &self.instances {
             match url::Url::parse(base) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -476,7 +644,8 @@ impl ContentServerConfig {
     }
 }
 
-fn parse_peer(s: &str) -> Result<Peer, String> {
+/// `--peer SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL`; the credential may be `@FILE`.
+pub(crate) fn parse_peer(s: &str) -> Result<Peer, String> {
     let mut parts = s.splitn(3, ',');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(id), Some(uri), Some(cred))
@@ -485,58 +654,82 @@ fn parse_peer(s: &str) -> Result<Peer, String> {
             Ok(Peer {
                 system_id: id.to_string(),
                 content_server: uri.to_string(),
-                credential: cred.to_string(),
+                credential: inline_secret("--peer credential", cred)?,
             })
         }
         _ => Err(format!(
-            "{s:?}: expected SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL"
+            "{s:?}: expected SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL (or ...,@CREDENTIAL_FILE)"
         )),
     }
 }
 
-fn parse_user(s: &str) -> Result<User, String> {
+/// `--user MCDATA_ID,TOKEN`; the token may be `@FILE`.
+pub(crate) fn parse_user(s: &str) -> Result<User, String> {
     match s.split_once(',') {
         Some((id, token)) if !id.is_empty() && !token.is_empty() => Ok(User {
             id: id.into(),
-            token: token.into(),
+            token: inline_secret("--user token", token)?,
         }),
-        _ => Err(format!("{s:?}: expected MCDATA_ID,TOKEN")),
+        _ => Err(format!(
+            "{s:?}: expected MCDATA_ID,TOKEN (or MCDATA_ID,@TOKEN_FILE)"
+        )),
     }
 }
 
-/// Flags of `mcdata content-server`. Each overrides the config file key of the same name.
+/// Flags of `mcdata content-server`. Each overrides the config file key of the same name
+/// and can also be given as the environment variable `MCDATA_<KEY>` (`--cache-max-ttl`:
+/// `MCDATA_CACHE_MAX_TTL`; `--mcdata-server`: `MCDATA_SERVER`); a flag on the command
+/// line wins over its variable. `--peer`, `--user` and `--instance` add to the file's
+/// lists.
 #[derive(Debug, Clone, Args, Default)]
 pub struct ContentServerArgs {
     /// TOML config file; flags override its keys. Example: --config /etc/mcdata/content.toml
     #[arg(long, short = 'c', env = "MCDATA_CONFIG")]
     pub config: Option<PathBuf>,
     /// This system's id, as partner systems know it [default: local]. Example: --system-id A
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_SYSTEM_ID")]
     pub system_id: Option<String>,
-    /// Address to listen on [default: 127.0.0.1:8080]. Example: --listen 0.0.0.0:8080
-    #[arg(long)]
+    /// Address to listen on [default: 127.0.0.1:8080]. On every address (0.0.0.0:8080,
+    /// [::]:8080) --public-uri is required.
+    #[arg(long, env = "MCDATA_LISTEN")]
     pub listen: Option<SocketAddr>,
     // The help text is also rustdoc: its URL and `<listen>` are not markup.
     #[allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
     /// URI clients reach this server at [default: http://<listen>]. Example: --public-uri https://cs.a.example
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_PUBLIC_URI")]
     pub public_uri: Option<String>,
     /// Object storage [default: file://./mcdata-data]. Example: --store file:///var/lib/mcdata
-    /// or --store s3://mcdata/partner-b (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
-    #[arg(long)]
+    /// or --store s3://mcdata/partner-b
+    #[arg(long, env = "MCDATA_STORE")]
     pub store: Option<String>,
     /// S3 endpoint [default: AWS_ENDPOINT_URL]. Example: --s3-endpoint http://127.0.0.1:9000
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
     /// S3 region [default: AWS_REGION, else us-east-1]
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_S3_REGION")]
     pub s3_region: Option<String>,
+    /// S3 access key id [default: AWS_ACCESS_KEY_ID]
+    #[arg(long, env = "MCDATA_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret key [default: AWS_SECRET_ACCESS_KEY]; prefer the variable or
+    /// --s3-secret-access-key-file (a command line is visible in `ps`)
+    #[arg(long, env = "MCDATA_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<Secret>,
+    /// A file holding the S3 secret key. Example: --s3-secret-access-key-file /etc/mcdata/secrets/s3.key
+    #[arg(long, env = "MCDATA_S3_SECRET_ACCESS_KEY_FILE")]
+    pub s3_secret_access_key_file: Option<PathBuf>,
+    /// Allow plain http to the S3 endpoint [default: when the endpoint is http://]
+    #[arg(long, env = "MCDATA_S3_ALLOW_HTTP")]
+    pub s3_allow_http: Option<bool>,
+    /// Virtual-hosted-style S3 requests (bucket.host) instead of path-style [default: false]
+    #[arg(long, env = "MCDATA_S3_VIRTUAL_HOSTED_STYLE")]
+    pub s3_virtual_hosted_style: Option<bool>,
     /// Directory for the (unlinked) spool files of running fills [default: the OS temp dir]
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_SPOOL_DIR")]
     pub spool_dir: Option<PathBuf>,
     /// PEM file of extra CA certificates trusted for https primaries and partners, besides
     /// the system's. Example: --tls-ca-file /etc/mcdata/peers-ca.pem
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_TLS_CA_FILE")]
     pub tls_ca_file: Option<PathBuf>,
     /// Serve HTTPS with this certificate chain (PEM); reloaded on SIGHUP and when it
     /// changes. Example: --tls-cert-file /etc/mcdata/tls/cs.pem
@@ -560,77 +753,99 @@ pub struct ContentServerArgs {
     /// This system's MCData server, told of files removed or expired here (for its network
     /// notifications) when it runs as a separate `mcdata fd-server`.
     /// Example: --mcdata-server http://127.0.0.1:9080
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_SERVER")]
     pub mcdata_server: Option<String>,
-    /// Credential for --mcdata-server (its `content-server-credential`) [env: MCDATA_SERVER_CREDENTIAL]
+    /// Credential for --mcdata-server (its `content-server-credential`); prefer the
+    /// variable or --mcdata-server-credential-file (a command line is visible in `ps`)
     #[arg(long, env = "MCDATA_SERVER_CREDENTIAL", hide_env_values = true)]
-    pub mcdata_server_credential: Option<String>,
+    pub mcdata_server_credential: Option<Secret>,
+    /// A file holding the credential for --mcdata-server. Example: --mcdata-server-credential-file /etc/mcdata/secrets/fd.cred
+    #[arg(long, env = "MCDATA_SERVER_CREDENTIAL_FILE")]
+    pub mcdata_server_credential_file: Option<PathBuf>,
     /// After a store failure, pass fills through this long before trying the store again [default: 10s]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_STORE_RETRY_AFTER", value_parser = parse_duration)]
     pub store_retry_after: Option<Duration>,
-    /// Largest upload accepted, in bytes (TS 24.484 max-data-size-fd) [default: 536870912]
-    #[arg(long)]
+    /// Largest upload accepted (TS 24.484 max-data-size-fd) [default: 512MiB]. Example: --max-data-size-fd-bytes 1GiB
+    #[arg(long, env = "MCDATA_MAX_DATA_SIZE_FD_BYTES", value_parser = parse_size)]
     pub max_data_size_fd_bytes: Option<u64>,
     /// Availability of an upload that asks for none [default: 24h]. Example: --default-file-availability 12h
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_DEFAULT_FILE_AVAILABILITY", value_parser = parse_duration)]
     pub default_file_availability: Option<Duration>,
     /// Upper bound on any file's availability [default: 7d]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_MAX_FILE_AVAILABILITY", value_parser = parse_duration)]
     pub max_file_availability: Option<Duration>,
-    /// Partner cache byte budget; LRU eviction past it [default: 10737418240 = 10 GiB]
-    #[arg(long)]
+    /// Partner cache byte budget; LRU eviction past it [default: 10GiB]
+    #[arg(long, env = "MCDATA_CACHE_MAX_BYTES", value_parser = parse_size)]
     pub cache_max_bytes: Option<u64>,
     /// Local policy: use a partner copy at most this long without asking the primary
     /// again [default: 24h]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_CACHE_MAX_TTL", value_parser = parse_duration)]
     pub cache_max_ttl: Option<Duration>,
     /// Override: keep a response with no freshness information at all this long
     /// (0 = off) [default: off]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_CACHE_DEFAULT_TTL", value_parser = parse_duration)]
     pub cache_default_ttl: Option<Duration>,
     /// Largest heuristic freshness from Last-Modified (0 = no heuristic) [default: 24h]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_CACHE_HEURISTIC_MAX", value_parser = parse_duration)]
     pub cache_heuristic_max: Option<Duration>,
     /// Keep a stale copy with a validator this long for revalidation [default: 1h]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_CACHE_KEEP_STALE", value_parser = parse_duration)]
     pub cache_keep_stale: Option<Duration>,
-    /// Largest object the partner fetches and keeps, in bytes [default: 4 GiB]
-    #[arg(long)]
+    /// Largest object the partner fetches and keeps [default: 4GiB]
+    #[arg(long, env = "MCDATA_CACHE_MAX_OBJECT_BYTES", value_parser = parse_size)]
     pub cache_max_object_bytes: Option<u64>,
-    /// Memory tier budget for small hot partner copies, in bytes; 0 disables it [default: 67108864 = 64 MiB]
-    #[arg(long)]
+    /// Memory tier budget for small hot partner copies; 0 disables it [default: 64MiB]
+    #[arg(long, env = "MCDATA_CACHE_MEMORY_BYTES", value_parser = parse_size)]
     pub cache_memory_bytes: Option<u64>,
-    /// Largest partner copy held in the memory tier, in bytes [default: 1048576 = 1 MiB]
-    #[arg(long)]
+    /// Largest partner copy held in the memory tier [default: 1MiB]
+    #[arg(long, env = "MCDATA_CACHE_MEMORY_MAX_OBJECT_BYTES", value_parser = parse_size)]
     pub cache_memory_max_object_bytes: Option<u64>,
     /// Time allowed for a primary's response headers [default: 30s]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_UPSTREAM_HEADER_TIMEOUT", value_parser = parse_duration)]
     pub upstream_header_timeout: Option<Duration>,
     /// Longest silence between body chunks from a primary [default: 30s]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_UPSTREAM_IDLE_TIMEOUT", value_parser = parse_duration)]
     pub upstream_idle_timeout: Option<Duration>,
     /// fsync bodies before publishing them [default: true]. Example: --fsync false
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_FSYNC")]
     pub fsync: Option<bool>,
     /// Longest wait for a request head or on an idle keep-alive connection [default: 60s]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_CLIENT_HEADER_TIMEOUT", value_parser = parse_duration)]
     pub client_header_timeout: Option<Duration>,
     /// Connections served at once; more get 503 [default: 10000]
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Longest an upload may go without sending data, then 408 [default: 60s]
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "MCDATA_CLIENT_BODY_TIMEOUT", value_parser = parse_duration)]
     pub client_body_timeout: Option<Duration>,
     /// This instance's id among instances of one system on one store [default: HOSTNAME-PORT]
-    #[arg(long)]
+    #[arg(long, env = "MCDATA_INSTANCE_ID")]
     pub instance_id: Option<String>,
-    /// A service agreement (repeatable): SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL.
-    /// Example: --peer B,http://127.0.0.1:8081,s3cret-ab
-    #[arg(long = "peer", value_parser = parse_peer)]
+    /// Another instance of this system on the same store (repeatable, or URI,URI,...):
+    /// purges received are forwarded to it. Example: --instance http://10.0.0.2:8081
+    #[arg(long = "instance", env = "MCDATA_INSTANCES", value_delimiter = ',')]
+    pub instances: Vec<String>,
+    /// A service agreement (repeatable; in MCDATA_PEERS separate them with ';'):
+    /// SYSTEM_ID,CONTENT_SERVER_URI,CREDENTIAL, or @FILE for a file holding the credential.
+    /// Example: --peer B,http://127.0.0.1:8081,@/etc/mcdata/secrets/b.cred
+    #[arg(
+        long = "peer",
+        env = "MCDATA_PEERS",
+        value_delimiter = ';',
+        hide_env_values = true,
+        value_parser = parse_peer
+    )]
     pub peers: Vec<Peer>,
-    /// A local user (repeatable): MCDATA_ID,TOKEN. Without any (and no --jwt-issuer), no
-    /// token is required. Example: --user alice@a,tok-alice
-    #[arg(long = "user", value_parser = parse_user)]
+    /// A local user (repeatable; in MCDATA_USERS separate them with ';'): MCDATA_ID,TOKEN,
+    /// or MCDATA_ID,@FILE for a file holding the token. Without any (and no --jwt-issuer),
+    /// no token is required. Example: --user alice@a,@/etc/mcdata/secrets/alice.token
+    #[arg(
+        long = "user",
+        env = "MCDATA_USERS",
+        value_delimiter = ';',
+        hide_env_values = true,
+        value_parser = parse_user
+    )]
     pub users: Vec<User>,
     /// Accept JWT access tokens of this identity management server (`iss`); needs
     /// --jwt-audience and --jwks-file or --jwks-url. Example: --jwt-issuer https://idms.a.example
@@ -651,6 +866,19 @@ pub struct ContentServerArgs {
     /// How often the JWK Set is read or fetched again [default: 5m]
     #[arg(long, env = "MCDATA_JWKS_REFRESH", value_parser = parse_duration)]
     pub jwks_refresh: Option<Duration>,
+    /// After SIGTERM, how long in-flight responses may still take [default: 30s]
+    #[arg(long, env = "MCDATA_SHUTDOWN_GRACE", value_parser = parse_duration)]
+    pub shutdown_grace: Option<Duration>,
+    /// Also serve /metrics on this address [default: none]. Example: --metrics-listen 127.0.0.1:9100
+    #[arg(long, env = "MCDATA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log line format on stderr [default: text]
+    #[arg(long, value_enum, env = "MCDATA_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Which log lines: RUST_LOG-style directives; RUST_LOG, when set, wins [default: info].
+    /// Example: --log-level mcdata=debug,warn
+    #[arg(long, env = "MCDATA_LOG_LEVEL")]
+    pub log_level: Option<String>,
 }
 
 impl ContentServerArgs {
@@ -667,6 +895,7 @@ impl ContentServerArgs {
             system_id,
             listen,
             store,
+            s3_virtual_hosted_style,
             max_data_size_fd_bytes,
             default_file_availability,
             max_file_availability,
@@ -684,66 +913,57 @@ impl ContentServerArgs {
             client_header_timeout,
             max_connections,
             client_body_timeout,
-            jwks_refresh
+            jwks_refresh,
+            shutdown_grace,
+            log_format,
+            log_level,
+            tls_client_auth
         );
-        if self.instance_id.is_some() {
-            cfg.instance_id = self.instance_id.clone();
+        macro_rules! over_opt {
+            ($($f:ident),*) => { $( if self.$f.is_some() { cfg.$f.clone_from(&self.$f); } )* };
         }
+        over_opt!(
+            instance_id,
+            public_uri,
+            s3_endpoint,
+            s3_region,
+            s3_access_key_id,
+            s3_allow_http,
+            spool_dir,
+            tls_ca_file,
+            tls_cert_file,
+            tls_key_file,
+            tls_client_ca_file,
+            upstream_tls_cert_file,
+            upstream_tls_key_file,
+            mcdata_server,
+            jwt_issuer,
+            jwt_audience,
+            jwt_scope,
+            jwks_file,
+            jwks_url,
+            metrics_listen
+        );
+        override_secret(
+            "s3-secret-access-key",
+            "s3-secret-access-key-file",
+            &self.s3_secret_access_key,
+            &self.s3_secret_access_key_file,
+            &mut cfg.s3_secret_access_key,
+            &mut cfg.s3_secret_access_key_file,
+        )?;
+        override_secret(
+            "mcdata-server-credential",
+            "mcdata-server-credential-file",
+            &self.mcdata_server_credential,
+            &self.mcdata_server_credential_file,
+            &mut cfg.mcdata_server_credential,
+            &mut cfg.mcdata_server_credential_file,
+        )?;
         if let Some(ttl) = self.cache_default_ttl {
-            cfg.cache_default_ttl = Some(ttl);
+            cfg.cache_default_ttl = Some(ttl).filter(|d| !d.is_zero());
         }
-        if self.public_uri.is_some() {
-            cfg.public_uri = self.public_uri.clone();
-        }
-        if self.s3_endpoint.is_some() {
-            cfg.s3_endpoint = self.s3_endpoint.clone();
-        }
-        if self.s3_region.is_some() {
-            cfg.s3_region = self.s3_region.clone();
-        }
-        if self.spool_dir.is_some() {
-            cfg.spool_dir = self.spool_dir.clone();
-        }
-        if self.tls_ca_file.is_some() {
-            cfg.tls_ca_file = self.tls_ca_file.clone();
-        }
-        if self.tls_cert_file.is_some() {
-            cfg.tls_cert_file = self.tls_cert_file.clone();
-        }
-        if self.tls_key_file.is_some() {
-            cfg.tls_key_file = self.tls_key_file.clone();
-        }
-        if self.tls_client_ca_file.is_some() {
-            cfg.tls_client_ca_file = self.tls_client_ca_file.clone();
-        }
-        if let Some(a) = self.tls_client_auth {
-            cfg.tls_client_auth = a;
-        }
-        if self.upstream_tls_cert_file.is_some() {
-            cfg.upstream_tls_cert_file = self.upstream_tls_cert_file.clone();
-        }
-        if self.upstream_tls_key_file.is_some() {
-            cfg.upstream_tls_key_file = self.upstream_tls_key_file.clone();
-        }
-        if self.mcdata_server.is_some() {
-            cfg.mcdata_server = self.mcdata_server.clone();
-        }
-        if let Some(c) = &self.mcdata_server_credential {
-            cfg.mcdata_server_credential = Some(Secret(c.clone()));
-        }
-        for (flag, key) in [
-            (&self.jwt_issuer, &mut cfg.jwt_issuer),
-            (&self.jwt_audience, &mut cfg.jwt_audience),
-            (&self.jwt_scope, &mut cfg.jwt_scope),
-            (&self.jwks_url, &mut cfg.jwks_url),
-        ] {
-            if flag.is_some() {
-                key.clone_from(flag);
-            }
-        }
-        if self.jwks_file.is_some() {
-            cfg.jwks_file = self.jwks_file.clone();
-        }
+        cfg.instances.extend(self.instances.iter().cloned());
         cfg.peers.extend(self.peers.iter().cloned());
         cfg.users.extend(self.users.iter().cloned());
         cfg.validate()?;
@@ -751,9 +971,12 @@ impl ContentServerArgs {
     }
 }
 
-/// Read and parse a content server's TOML config file.
+/// Read and parse a content server's TOML config file, with the secrets its `*-file`
+/// keys name.
 pub fn load_file(path: &std::path::Path) -> Result<ContentServerConfig, ConfigError> {
-    load_toml(path)
+    let mut cfg: ContentServerConfig = load_toml(path)?;
+    cfg.read_secret_files()?;
+    Ok(cfg)
 }
 
 #[cfg(test)]
@@ -909,5 +1132,387 @@ mod tests {
         assert!(std::time::SystemTime::now()
             .checked_add(MAX_AVAILABILITY)
             .is_some());
+    }
+
+    #[test]
+    fn every_key_is_a_flag_and_a_variable() {
+        crate::config::tests::every_key_is_a_flag::<ContentServerConfig, ContentServerArgs>(&[]);
+        let keys = crate::config::tests::keys_of::<ContentServerConfig>();
+        for k in [
+            "s3-access-key-id",
+            "s3-secret-access-key-file",
+            "log-level",
+            "shutdown-grace",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k}");
+        }
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Cmd {
+        #[command(flatten)]
+        args: ContentServerArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ContentServerArgs, clap::Error> {
+        use clap::Parser;
+        Cmd::try_parse_from(std::iter::once("cs").chain(args.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn flags_keep_secrets_out_of_debug() {
+        let args = parse(&[
+            "--mcdata-server",
+            "http://127.0.0.1:9080",
+            "--mcdata-server-credential",
+            "flag-credential-1",
+            "--s3-secret-access-key",
+            "flag-s3-secret",
+            "--peer",
+            "B,http://127.0.0.1:8081,flag-peer-secret",
+            "--user",
+            "alice@a,flag-user-token",
+        ])
+        .unwrap();
+        let debug = format!("{args:?}");
+        for s in [
+            "flag-credential-1",
+            "flag-s3-secret",
+            "flag-peer-secret",
+            "flag-user-token",
+        ] {
+            assert!(!debug.contains(s), "{s} in {debug}");
+        }
+        assert_eq!(
+            args.resolve().unwrap().peers[0].credential,
+            "flag-peer-secret"
+        );
+    }
+
+    #[test]
+    fn sizes_with_units_in_the_file_and_in_flags() {
+        let cfg: ContentServerConfig = toml::from_str(
+            r#"
+            max-data-size-fd-bytes = "1g"
+            cache-max-bytes = "20GiB"
+            cache-max-object-bytes = "1.5GB"
+            cache-memory-bytes = "64m"
+            cache-memory-max-object-bytes = 65536
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.max_data_size_fd_bytes, 1 << 30);
+        assert_eq!(cfg.cache_max_bytes, 20 << 30);
+        assert_eq!(cfg.cache_max_object_bytes, 1_500_000_000);
+        assert_eq!(cfg.cache_memory_bytes, 64 << 20);
+        assert_eq!(cfg.cache_memory_max_object_bytes, 65536);
+        let e = toml::from_str::<ContentServerConfig>("cache-max-bytes = \"10 parsecs\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cache-max-bytes") && e.contains("unit"), "{e}");
+
+        let args = parse(&[
+            "--cache-max-bytes",
+            "2GiB",
+            "--max-data-size-fd-bytes",
+            "100k",
+        ])
+        .unwrap();
+        let cfg = args.resolve().unwrap();
+        assert_eq!(cfg.cache_max_bytes, 2 << 30);
+        assert_eq!(cfg.max_data_size_fd_bytes, 100 << 10);
+        assert!(parse(&["--cache-max-bytes", "lots"]).is_err());
+        // Plain integers still work.
+        let cfg = parse(&["--cache-memory-bytes", "0"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(cfg.cache_memory_bytes, 0);
+    }
+
+    #[test]
+    fn the_new_flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "s3-access-key-id = \"file-key\"\ns3-allow-http = false\nlog-level = \"warn\"\ninstances = [\"http://10.0.0.1:8080\"]\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let args = parse(&[
+            "--config",
+            p,
+            "--s3-access-key-id",
+            "flag-key",
+            "--s3-allow-http",
+            "true",
+            "--s3-virtual-hosted-style",
+            "true",
+            "--s3-secret-access-key",
+            "flag-secret",
+            "--instance",
+            "http://10.0.0.2:8080,http://10.0.0.3:8080",
+            "--shutdown-grace",
+            "45s",
+            "--metrics-listen",
+            "127.0.0.1:9100",
+            "--log-format",
+            "json",
+            "--log-level",
+            "mcdata=debug,info",
+            "--cache-default-ttl",
+            "0",
+        ])
+        .unwrap();
+        let cfg = args.resolve().unwrap();
+        assert_eq!(cfg.s3_access_key_id.as_deref(), Some("flag-key"));
+        assert_eq!(cfg.s3_allow_http, Some(true));
+        assert!(cfg.s3_virtual_hosted_style);
+        assert_eq!(
+            cfg.store_options().s3.secret_access_key.as_deref(),
+            Some("flag-secret")
+        );
+        assert_eq!(cfg.instances.len(), 3, "--instance adds to the file's");
+        assert_eq!(cfg.shutdown_grace, Duration::from_secs(45));
+        assert_eq!(cfg.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        assert_eq!(cfg.log_level, "mcdata=debug,info");
+        assert_eq!(cfg.cache_default_ttl, None, "0 is off");
+
+        let d = ContentServerConfig::default();
+        assert_eq!(d.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(d.metrics_listen, None);
+        assert_eq!(d.log_format, LogFormat::Text);
+        assert_eq!(d.log_level, "info");
+        let f: ContentServerConfig = toml::from_str(
+            "shutdown-grace = \"2m\"\nmetrics-listen = \"127.0.0.1:9100\"\nlog-format = \"json\"\nlog-level = \"debug\"",
+        )
+        .unwrap();
+        assert_eq!(f.shutdown_grace, Duration::from_secs(120));
+        assert_eq!(f.log_format, LogFormat::Json);
+        f.validate().unwrap();
+
+        let bad = |c: ContentServerConfig| c.validate().unwrap_err().to_string();
+        assert!(bad(ContentServerConfig {
+            log_level: "mcdata=shouty".into(),
+            ..Default::default()
+        })
+        .contains("log-level"));
+        assert!(bad(ContentServerConfig {
+            metrics_listen: Some(d.listen),
+            ..Default::default()
+        })
+        .contains("metrics-listen"));
+        assert!(parse(&["--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn listening_on_every_address_needs_a_public_uri() {
+        for listen in ["0.0.0.0:8080", "[::]:8080"] {
+            let args = parse(&["--listen", listen]).unwrap();
+            let e = args.resolve().unwrap_err().to_string();
+            assert!(e.contains("public-uri") && e.contains(listen), "{e}");
+            let ok = parse(&[
+                "--listen",
+                listen,
+                "--public-uri",
+                "http://cs.a.example:8080",
+            ])
+            .unwrap()
+            .resolve()
+            .unwrap();
+            assert_eq!(ok.public_base(), "http://cs.a.example:8080");
+        }
+    }
+
+    fn private_file(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path
+    }
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cred = private_file(dir.path(), "b.cred", "secret-ab-from-file\n");
+        let token = private_file(dir.path(), "alice.token", "tok-alice-from-file\n");
+        let s3 = private_file(dir.path(), "s3.key", "s3-secret-from-file\n");
+        let fd = private_file(dir.path(), "fd.cred", "fd-cred-from-file\n");
+        let conf = dir.path().join("c.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"
+                mcdata-server = "http://127.0.0.1:9080"
+                mcdata-server-credential-file = "{}"
+                s3-secret-access-key-file = "{}"
+                [[peers]]
+                system-id = "B"
+                content-server = "http://127.0.0.1:8081"
+                credential-file = "{}"
+                [[users]]
+                id = "alice@a"
+                token-file = "{}"
+                "#,
+                fd.display(),
+                s3.display(),
+                cred.display(),
+                token.display()
+            ),
+        )
+        .unwrap();
+        let (cfg, warnings) = crate::config::collecting_warnings(|| load_file(&conf));
+        let cfg = cfg.unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(cfg.peers[0].credential, "secret-ab-from-file");
+        assert_eq!(cfg.users[0].token, "tok-alice-from-file");
+        assert_eq!(
+            cfg.mcdata_server_credential.as_ref().map(Secret::expose),
+            Some("fd-cred-from-file")
+        );
+        assert_eq!(
+            cfg.s3_secret_access_key.as_ref().map(Secret::expose),
+            Some("s3-secret-from-file")
+        );
+        cfg.validate().unwrap();
+        let debug = format!("{cfg:?}");
+        for secret in ["secret-ab", "tok-alice", "s3-secret", "fd-cred"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        // --check shows a secret read from a file as the file, and the printout loads again.
+        let text = cfg.to_check_toml().unwrap();
+        for secret in [
+            "secret-ab-from-file",
+            "tok-alice-from-file",
+            "s3-secret-from-file",
+            "fd-cred-from-file",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let mut back: ContentServerConfig = toml::from_str(&text).unwrap();
+        back.read_secret_files().unwrap();
+        assert_eq!(
+            back.mcdata_server_credential.as_ref().map(Secret::expose),
+            Some("fd-cred-from-file")
+        );
+
+        // A flag's file replaces the file's secret; @FILE in --peer and --user.
+        let other = private_file(dir.path(), "other.cred", "other-credential\n");
+        let args = parse(&[
+            "--config",
+            conf.to_str().unwrap(),
+            "--mcdata-server-credential-file",
+            other.to_str().unwrap(),
+            "--peer",
+            &format!("C,http://127.0.0.1:8082,@{}", cred.display()),
+            "--user",
+            &format!("bob@a,@{}", token.display()),
+        ])
+        .unwrap();
+        let cfg = args.resolve().unwrap();
+        assert_eq!(
+            cfg.mcdata_server_credential.as_ref().map(Secret::expose),
+            Some("other-credential")
+        );
+        assert_eq!(cfg.peers[1].credential, "secret-ab-from-file");
+        assert_eq!(cfg.users[1].token, "tok-alice-from-file");
+        assert!(parse(&["--peer", "C,http://x,@/no/such/file"]).is_err());
+        let both = parse(&[
+            "--mcdata-server-credential",
+            "x-credential",
+            "--mcdata-server-credential-file",
+            other.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert!(both.resolve().unwrap_err().to_string().contains("not both"));
+
+        // Both ways, or neither, in a [[peers]] table; both ways for a single secret.
+        let e = toml::from_str::<ContentServerConfig>(
+            "[[peers]]\nsystem-id = \"B\"\ncontent-server = \"http://x\"\ncredential = \"c\"\ncredential-file = \"/f\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not both"), "{e}");
+        let e = toml::from_str::<ContentServerConfig>(
+            "[[peers]]\nsystem-id = \"B\"\ncontent-server = \"http://x\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("credential-file"), "{e}");
+        let e = toml::from_str::<ContentServerConfig>("[[users]]\nid = \"a\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("token-file"), "{e}");
+        let mut c: ContentServerConfig = toml::from_str(&format!(
+            "s3-secret-access-key = \"x\"\ns3-secret-access-key-file = \"{}\"",
+            s3.display()
+        ))
+        .unwrap();
+        assert!(c
+            .read_secret_files()
+            .unwrap_err()
+            .to_string()
+            .contains("not both"));
+        let e = toml::from_str::<ContentServerConfig>(&format!(
+            "[[peers]]\nsystem-id = \"B\"\ncontent-server = \"http://x\"\ncredential-file = \"{}\"",
+            dir.path().join("missing").display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("peers.credential-file") && e.contains("missing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn check_prints_the_effective_settings_redacted_and_reloadable() {
+        let mut cfg: ContentServerConfig = toml::from_str(
+            r#"
+            system-id = "A"
+            cache-max-bytes = "20GiB"
+            cache-default-ttl = "5m"
+            mcdata-server = "http://127.0.0.1:9080"
+            mcdata-server-credential = "fd-credential-1"
+            jwt-issuer = "https://idms.a.example"
+            jwt-audience = "https://cs.a.example"
+            jwks-url = "https://idms.a.example/jwks"
+            [[peers]]
+            system-id = "B"
+            content-server = "http://127.0.0.1:8081"
+            credential = "secret-ab-123"
+            [[users]]
+            id = "alice@a"
+            token = "tok-alice-123"
+            "#,
+        )
+        .unwrap();
+        cfg.tls_client_auth = ClientAuth::Optional;
+        let text = cfg.to_check_toml().unwrap();
+        for secret in ["fd-credential-1", "secret-ab-123", "tok-alice-123"] {
+            assert!(!text.contains(secret), "{secret} in\n{text}");
+        }
+        assert!(text.contains("cache-max-bytes = \"20GiB\""), "{text}");
+        assert!(
+            text.contains("public-uri = \"http://127.0.0.1:8080\""),
+            "{text}"
+        );
+        assert!(text.contains("max-file-availability = \"7d\""), "{text}");
+        assert!(text.contains("tls-client-auth = \"optional\""), "{text}");
+        assert!(text.contains("log-format = \"text\""), "{text}");
+        let back: ContentServerConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.cache_max_bytes, cfg.cache_max_bytes);
+        assert_eq!(back.cache_default_ttl, Some(Duration::from_secs(300)));
+        assert_eq!(back.jwks_refresh, cfg.jwks_refresh);
+        assert_eq!(back.peers[0].system_id, "B");
+        assert_eq!(back.users[0].id, "alice@a");
+        assert_eq!(back.tls_client_auth, ClientAuth::Optional);
+        assert_eq!(back.peers[0].credential, crate::config::REDACTED);
     }
 }

@@ -45,6 +45,11 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("peer {0}: content-server is not a URL")]
     PeerUrl(String),
     #[error(transparent)]
@@ -171,7 +176,8 @@ fn default_instance_id(addr: std::net::SocketAddr) -> String {
 impl ContentServer {
     /// Bind `cfg.listen` and start.
     pub async fn start(cfg: ContentServerConfig) -> Result<Running, StartError> {
-        let listener = server::bind(cfg.listen)?;
+        let addr = cfg.listen;
+        let listener = server::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
         Self::start_on(listener, cfg).await
     }
 

@@ -49,6 +49,11 @@ pub enum FdStartError {
     Metrics(#[from] prometheus::Error),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] crate::http::client::TlsSetupError),
     #[error("tls-cert-file: {0}")]
@@ -104,7 +109,8 @@ impl RunningFd {
 impl FdServer {
     /// Bind `cfg.listen` and start with its own store and metrics.
     pub async fn start(cfg: FdServerConfig) -> Result<RunningFd, FdStartError> {
-        let listener = server::bind(cfg.listen)?;
+        let addr = cfg.listen;
+        let listener = server::bind(addr).map_err(|source| FdStartError::Bind { addr, source })?;
         // S3 settings, for an s3:// store, come from the AWS_* environment here.
         let opts = crate::storage::StoreOptions {
             fsync: true,

@@ -36,7 +36,7 @@ impl FdServer {
             ));
         };
         match bearer(req.headers()) {
-            Ok(Some(t)) if ct_eq(t.as_bytes(), expected.as_bytes()) => {}
+            Ok(Some(t)) if ct_eq(t.as_bytes(), expected.expose().as_bytes()) => {}
             Ok(Some(_)) => {
                 return Err(ApiError::Forbidden(
                     "the bearer token is not this system's content-server-credential".into(),

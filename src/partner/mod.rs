@@ -89,7 +89,7 @@ impl Partner {
         let upstream = Upstream {
             via: format!("1.1 {}", settings.system_id),
             rules: arc_swap::ArcSwap::from_pointee(upstream::FillRules {
-                policy: settings.policy.clone(),
+                policy: settings.policy,
                 max_object_bytes: settings.max_object_bytes,
             }),
             health: StoreHealth::new(settings.store_retry_after, metrics.clone()),
