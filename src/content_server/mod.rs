@@ -347,6 +347,12 @@ impl ContentServer {
         req: Request<Incoming>,
     ) -> (&'static str, Result<Response<Body>, ApiError>) {
         let path = req.uri().path();
+        if matches!(path, "/healthz" | "/readyz" | "/metrics")
+            && !matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+        {
+            let e = ApiError::method_not_allowed(req.method(), path, GET_HEAD);
+            return ("other", Err(e));
+        }
         if path == "/healthz" {
             return (
                 "healthz",
@@ -397,6 +403,9 @@ impl ContentServer {
         )
     }
 }
+
+/// The methods of `/healthz`, `/readyz` and `/metrics` (the `Allow` of their 405s).
+const GET_HEAD: &[http::Method] = &[http::Method::GET, http::Method::HEAD];
 
 impl Routes for ContentServer {
     fn metrics(&self) -> &Metrics {

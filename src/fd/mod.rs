@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
@@ -98,6 +98,22 @@ impl RunningFd {
     }
     pub async fn wait(self) {
         self.handle.wait().await;
+    }
+}
+
+const GET: &[Method] = &[Method::GET];
+const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
+const POST: &[Method] = &[Method::POST];
+
+/// The methods each route supports: the `Allow` of its 405 (RFC 9110 §15.5.6); `None` for
+/// a path that is no route (404).
+fn allowed(path: &str) -> Option<&'static [Method]> {
+    match path {
+        "/healthz" | "/metrics" => Some(GET_HEAD),
+        "/fd/events" | "/fd/history" => Some(GET),
+        "/fd/requests" | "/fd/responses" | "/fd/reports" | "/interconnect"
+        | "/content/removals" => Some(POST),
+        _ => None,
     }
 }
 
@@ -253,16 +269,15 @@ impl FdServer {
     ) -> (&'static str, Result<Response<Body>, ApiError>) {
         let path = req.uri().path().to_string();
         let m = req.method().clone();
-        use http::Method;
         match (m, path.as_str()) {
-            (Method::GET, "/healthz") => (
+            (Method::GET | Method::HEAD, "/healthz") => (
                 "healthz",
                 Ok(body::json(
                     StatusCode::OK,
                     &serde_json::json!({"status": "ok"}),
                 )),
             ),
-            (Method::GET, "/metrics") => {
+            (Method::GET | Method::HEAD, "/metrics") => {
                 let mut resp = Response::new(body::full(self.metrics.render()));
                 resp.headers_mut().insert(
                     http::header::CONTENT_TYPE,
@@ -279,20 +294,12 @@ impl FdServer {
             (Method::POST, "/content/removals") => {
                 ("content_removals", self.content_removal(req).await)
             }
-            (
-                _,
-                "/fd/requests" | "/fd/events" | "/fd/responses" | "/fd/reports" | "/fd/history"
-                | "/interconnect" | "/content/removals",
-            ) => (
+            (m, p) => (
                 "other",
-                Err(ApiError::MethodNotAllowed(format!(
-                    "{} is not supported on {path}",
-                    req.method()
-                ))),
-            ),
-            _ => (
-                "other",
-                Err(ApiError::NotFound(format!("no route for {path}"))),
+                Err(match allowed(p) {
+                    Some(allow) => ApiError::method_not_allowed(&m, p, allow),
+                    None => ApiError::NotFound(format!("no route for {path}")),
+                }),
             ),
         }
     }
