@@ -44,15 +44,17 @@ enum Command {
     ///       --peer B,http://127.0.0.1:8081,secret-ab-123
     ///   mcdata content-server --system-id B --listen 127.0.0.1:8081 --store file://./data-b \
     ///       --peer A,http://127.0.0.1:8080,secret-ab-123
-    /// then upload with `curl --data-binary @file http://127.0.0.1:8080/files` and download
-    /// through B with `curl http://127.0.0.1:8081/<Location from the upload>`.
+    /// then upload the raw file with its type and name (RFC 6266; filename*=UTF-8''... for
+    /// other scripts): curl --data-binary @scene.jpg -H 'Content-Type: image/jpeg' \
+    ///   -H 'Content-Disposition: attachment; filename="scene.jpg"' http://127.0.0.1:8080/files
+    /// and download through B with `curl -OJ http://127.0.0.1:8081/<Location from the upload>`.
     ///
     /// Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=mcdata=debug) for more or less.
     #[command(verbatim_doc_comment)]
     ContentServer(Box<ContentServerArgs>),
     /// Run an MCData server (FD signalling) from a TOML file.
     ///
-    /// Example: mcdata fd-server --config fd-a.toml
+    /// Example: mcdata fd-server --config examples/fd-server.toml
     /// The file holds system-id, listen, content-server (this system's content server
     /// URI), the FD limits, [[users]] (id, token, may-send-fd) and [[partners]]
     /// (system-id, mcdata-server, content-server, credential, users); optionally
@@ -76,7 +78,7 @@ struct SystemArgs {
 
 #[derive(Args)]
 struct FdServerArgs {
-    /// The MCData server's TOML file. Example: --config fd-a.toml
+    /// The MCData server's TOML file. Example: --config examples/fd-server.toml
     #[arg(long, short = 'c')]
     config: PathBuf,
     /// Address to listen on, overriding the file. Example: --listen 127.0.0.1:9080
