@@ -24,6 +24,8 @@ mod http_cache;
 mod jwt;
 #[path = "integration/methods.rs"]
 mod methods;
+#[path = "integration/packaging.rs"]
+mod packaging;
 #[path = "integration/partner.rs"]
 mod partner;
 #[path = "integration/primary.rs"]
