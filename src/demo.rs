@@ -56,6 +56,14 @@ pub fn print_step(step: &str, actor: &str, what: &str) {
     println!("{:>7} ms  {:<5} {:<26} {}", elapsed_ms(), step, actor, what);
 }
 
+/// An announced size as the demo prints it: `4194304 bytes`, or `size unknown`.
+fn size_text(size: Option<u64>) -> String {
+    match size {
+        Some(n) => format!("{n} bytes"),
+        None => "size unknown".to_string(),
+    }
+}
+
 /// A tracing layer that prints the servers' `mcdata::steps` events as procedure steps.
 pub struct StepPrinter;
 
@@ -349,10 +357,10 @@ async fn procedure(d: &Demo, args: &DemoArgs, checks: &mut Checks) -> Result<(),
         "6",
         "MCData client 2",
         &format!(
-            "shows the request from {} for {} ({:?} bytes); the user accepts",
+            "shows the request from {} for {} ({}); the user accepts",
             req.from,
             req.metadata.name.as_deref().unwrap_or("?"),
-            req.metadata.size
+            size_text(req.metadata.size)
         ),
     );
     let prefixed = format!("{}/{}", d.b.content.base(), up.url);
@@ -481,4 +489,15 @@ async fn keep_running(d: &Demo) {
     );
     println!("  storage: {}", d.dir.display());
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_as_numbers() {
+        assert_eq!(size_text(Some(4_194_304)), "4194304 bytes");
+        assert_eq!(size_text(None), "size unknown");
+    }
 }

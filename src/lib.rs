@@ -17,6 +17,7 @@ pub mod http;
 pub mod metrics;
 pub mod partner;
 pub mod primary;
+pub mod service;
 pub mod storage;
 pub mod support;
 pub mod system;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use mcdata::config::collecting_warnings;
+use mcdata::config::{collecting_warnings, LogFormat};
 use mcdata::content_server::config::ContentServerArgs;
 use mcdata::content_server::ContentServer;
 use mcdata::fd::config::FdServerArgs;
@@ -46,8 +46,10 @@ enum Command {
     ///       --peer B,http://127.0.0.1:8081,secret-ab-123
     ///   mcdata content-server --system-id B --listen 127.0.0.1:8081 --store file://./data-b \
     ///       --peer A,http://127.0.0.1:8080,secret-ab-123
-    /// then upload with `curl --data-binary @file http://127.0.0.1:8080/files` and download
-    /// through B with `curl http://127.0.0.1:8081/<Location from the upload>`.
+    /// then upload the raw file with its type and name (RFC 6266; filename*=UTF-8''... for
+    /// other scripts): curl --data-binary @scene.jpg -H 'Content-Type: image/jpeg' \
+    ///   -H 'Content-Disposition: attachment; filename="scene.jpg"' http://127.0.0.1:8080/files
+    /// and download through B with `curl -OJ http://127.0.0.1:8081/<Location from the upload>`.
     ///
     /// Every flag can also be set as MCDATA_<FLAG> (MCDATA_CACHE_MAX_TTL=12h); keep
     /// secrets out of the command line (`ps` shows it): MCDATA_SERVER_CREDENTIAL, the
@@ -59,7 +61,7 @@ enum Command {
     ContentServer(Box<ContentServerCmd>),
     /// Run an MCData server (FD signalling), from a TOML file and/or flags.
     ///
-    /// Example: mcdata fd-server --config fd-a.toml
+    /// Example: mcdata fd-server --config examples/fd-server.toml
     /// The file holds system-id, listen, content-server (this system's content server
     /// URI), the FD limits, [[users]] (id, token or token-file, may-send-fd) and
     /// [[partners]] (system-id, mcdata-server, content-server, credential or
@@ -111,15 +113,52 @@ struct FdServerCmd {
     args: FdServerArgs,
 }
 
-fn init_logs(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+/// Changes the log level of the running process (SIGHUP with a new `log-level`).
+type LogLevel =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Logs on stderr at `level` (`RUST_LOG`, when set, wins), as text or one JSON object a
+/// line.
+fn init_logs(level: &str, format: LogFormat) -> LogLevel {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let text = (format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    });
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
         .init();
+    handle
+}
+
+/// Apply a reloaded `log-level` (unless `RUST_LOG` rules).
+fn set_log_level(handle: &LogLevel, level: &str) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    match tracing_subscriber::EnvFilter::try_new(level) {
+        Ok(f) => {
+            if handle.reload(f).is_ok() {
+                tracing::info!(level, "log level reloaded");
+            }
+        }
+        Err(e) => tracing::error!(level, error = %e, "log-level not reloaded"),
+    }
 }
 
 fn init_demo_logs() {
@@ -140,39 +179,85 @@ fn init_demo_logs() {
         .init();
 }
 
-/// Wait for Ctrl-C or SIGTERM (what service managers send); on SIGHUP, `reload` the
-/// listeners' TLS certificates (a failed reload keeps the ones in use) and go on serving.
-async fn until_interrupted<E: std::fmt::Display>(reload: impl Fn() -> Result<(), E>) {
+/// What the process is told by its service manager or operator.
+enum Signal {
+    /// Ctrl-C or SIGTERM: drain and stop.
+    Stop,
+    /// SIGHUP: read the configuration again and apply what can change.
+    Reload,
+}
+
+/// The signals we act on.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut hup = signal(SignalKind::hangup()).ok();
-        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
                 }
-                None => std::future::pending().await,
             }
-        }
-        loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = next(&mut term) => break,
-                _ = next(&mut hup) => match reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed, the certificates in use stay"),
-                },
+                _ = tokio::signal::ctrl_c() => Signal::Stop,
+                _ = recv(&mut self.term) => Signal::Stop,
+                _ = recv(&mut self.hup) => Signal::Reload,
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = &reload;
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Serve until Ctrl-C or SIGTERM; on each SIGHUP run `reload` (which logs what it did),
+/// telling the service manager (systemd `Type=notify`) around it.
+async fn serve_until_stopped<F: std::future::Future<Output = ()>>(mut reload: impl FnMut() -> F) {
+    mcdata::service::notify_ready();
+    let mut signals = Signals::new();
+    while let Signal::Reload = signals.next().await {
+        mcdata::service::notify_reloading();
+        reload().await;
+        mcdata::service::notify_ready();
     }
+    mcdata::service::notify_stopping();
     tracing::info!("stopping; finishing in-flight requests");
+}
+
+/// Log the outcome of a TLS-only reload (the MCData server's).
+fn log_tls_reload(r: Result<(), mcdata::http::server_tls::ServerTlsError>) {
+    match r {
+        Ok(()) => tracing::info!(
+            "SIGHUP: TLS certificates reloaded; the MCData server's other settings need a restart"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: reload failed, the certificates in use stay")
+        }
+    }
 }
 
 /// What `--check` loads besides the configuration itself: the listener's certificate and
@@ -248,13 +333,25 @@ async fn run() -> anyhow::Result<ExitCode> {
                 print_check("system", &warnings, &cfg.to_check_toml()?);
                 return Ok(ExitCode::SUCCESS);
             }
-            init_logs("info");
-            log_warnings(warnings);
             let cfg = cfg.context("configuration")?;
+            let logs = init_logs(&cfg.log_level, cfg.log_format);
+            log_warnings(warnings);
             let running = RunningSystem::start(&cfg)
                 .await
                 .context("starting the system")?;
-            until_interrupted(|| running.reload_tls()).await;
+            serve_until_stopped(|| async {
+                match cmd.args.resolve() {
+                    Ok(new) => {
+                        set_log_level(&logs, &new.log_level);
+                        if let Err(e) = running.content.reload(new.content()).await {
+                            tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the content server's configuration was not reloaded");
+                        }
+                        log_tls_reload(running.fd.reload_tls());
+                    }
+                    Err(e) => tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the configuration is invalid; nothing changed"),
+                }
+            })
+            .await;
             running.shutdown().await;
         }
         Command::ContentServer(cmd) => {
@@ -271,13 +368,24 @@ async fn run() -> anyhow::Result<ExitCode> {
                 print_check("content-server", &warnings, &cfg.to_check_toml()?);
                 return Ok(ExitCode::SUCCESS);
             }
-            init_logs("info");
-            log_warnings(warnings);
             let cfg = cfg.context("configuration")?;
+            let logs = init_logs(&cfg.log_level, cfg.log_format);
+            log_warnings(warnings);
             let running = ContentServer::start(cfg)
                 .await
                 .context("starting the content server")?;
-            until_interrupted(|| running.reload_tls()).await;
+            serve_until_stopped(|| async {
+                match cmd.args.resolve() {
+                    Ok(new) => {
+                        set_log_level(&logs, &new.log_level);
+                        if let Err(e) = running.reload(new).await {
+                            tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the configuration was not reloaded; nothing changed");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the configuration is invalid; nothing changed"),
+                }
+            })
+            .await;
             running.shutdown().await;
         }
         Command::FdServer(cmd) => {
@@ -289,17 +397,23 @@ async fn run() -> anyhow::Result<ExitCode> {
                 print_check("fd-server", &warnings, &cfg.to_check_toml()?);
                 return Ok(ExitCode::SUCCESS);
             }
-            init_logs("info");
-            log_warnings(warnings);
             let cfg = cfg.context("configuration")?;
+            let logs = init_logs(&cfg.log_level, cfg.log_format);
+            log_warnings(warnings);
             let running = FdServer::start(cfg)
                 .await
                 .context("starting the MCData server")?;
-            until_interrupted(|| running.reload_tls()).await;
+            serve_until_stopped(|| async {
+                if let Ok(new) = cmd.args.resolve() {
+                    set_log_level(&logs, &new.log_level);
+                }
+                log_tls_reload(running.reload_tls());
+            })
+            .await;
             running.shutdown().await;
         }
         Command::Client(args) => {
-            init_logs("warn");
+            init_logs("warn", LogFormat::Text);
             log_warnings(warnings);
             mcdata::client_cli::run(*args).await.context("client")?;
         }

@@ -20,12 +20,18 @@ mod coalescing;
 mod disk_full;
 #[path = "integration/fd.rs"]
 mod fd;
+#[path = "integration/file_names.rs"]
+mod file_names;
 #[path = "integration/http_cache.rs"]
 mod http_cache;
 #[path = "integration/jwt.rs"]
 mod jwt;
+#[path = "integration/methods.rs"]
+mod methods;
 #[path = "integration/operations.rs"]
 mod operations;
+#[path = "integration/packaging.rs"]
+mod packaging;
 #[path = "integration/partner.rs"]
 mod partner;
 #[path = "integration/primary.rs"]

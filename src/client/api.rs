@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::http::client::{new_client_for, tls_config, Connector};
+use crate::http::disposition::content_disposition;
 use crate::support::origin::same_origin;
 
 use super::error::{chain, reason_from_body, ClientError};
@@ -22,8 +23,8 @@ use super::events::EventStream;
 use super::file_body::FileBody;
 use super::types::{FileInfo, HistoryQuery, Report, SendFd, Sent, Uploaded};
 use super::wire::{
-    empty_body, file_info_from_headers, full_body, guess_content_type, header_safe, history_url,
-    join, json_body, json_headers, read_limited, ReqBody,
+    empty_body, file_info_from_headers, full_body, guess_content_type, history_url, join,
+    json_body, json_headers, read_limited, ReqBody,
 };
 
 /// Largest JSON answer we read.
@@ -337,10 +338,14 @@ impl McDataClient {
             ))
         })?;
         headers.push((header::CONTENT_TYPE, ct));
-        if let Ok(v) = HeaderValue::from_str(header_safe(name).trim()) {
-            if !v.is_empty() {
-                headers.push((HeaderName::from_static("x-mcdata-file-name"), v));
-            }
+        // The name in any script: `filename*` (RFC 8187) beside an ASCII `filename`; the
+        // content server refuses names it cannot keep (path separators, control
+        // characters) with 400 and says why.
+        if !name.trim().is_empty() {
+            let v = HeaderValue::from_str(&content_disposition(name.trim())).map_err(|_| {
+                ClientError::Body(format!("file name {name:?} is not a header value"))
+            })?;
+            headers.push((header::CONTENT_DISPOSITION, v));
         }
         if let Some(a) = availability {
             let v = HeaderValue::from_str(a.trim()).map_err(|_| {

@@ -46,11 +46,7 @@ async fn recording(
 }
 
 fn upload_answer(seen: &Seen) -> Reply {
-    let name = seen
-        .headers
-        .get("x-mcdata-file-name")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let name = crate::http::disposition::file_name_of(&seen.headers);
     Reply::json(
         201,
         &serde_json::json!({
@@ -122,7 +118,9 @@ async fn upload_file_streams_the_file_with_its_headers() {
     let c = McDataClient::new("alice@a", "tok-a", "http://unused", &base);
     let up = c.upload_file(&path, Some("1h")).await.unwrap();
     assert_eq!(up.size, 700_000);
-    assert_eq!(up.file_name.as_deref(), Some("sc_ne.JPG"));
+    // The name in any script: an ASCII fallback and the exact name in `filename*`
+    // (RFC 6266 §4.3, RFC 8187).
+    assert_eq!(up.file_name.as_deref(), Some("scène.JPG"));
     assert_eq!(up.content_type, "image/jpeg");
     let seen = log.lock().unwrap()[0].clone();
     assert_eq!(seen.line, "POST /files");
@@ -136,6 +134,11 @@ async fn upload_file_streams_the_file_with_its_headers() {
     assert_eq!(h("authorization"), "Bearer tok-a");
     assert_eq!(h("content-length"), "700000");
     assert_eq!(h("x-mcdata-availability"), "1h");
+    assert_eq!(
+        h("content-disposition"),
+        "attachment; filename=\"scene.JPG\"; filename*=UTF-8''sc%C3%A8ne.JPG"
+    );
+    assert!(seen.headers.get("x-mcdata-file-name").is_none());
     assert!(h("user-agent").starts_with("mcdata/"));
 
     let e = c

@@ -3,7 +3,10 @@
 //! off, stalls past the idle timeout, or ends short of `Content-Length` is an error, never
 //! a clean-looking short file.
 
+use std::time::Duration;
+
 use http::{header, Method};
+use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -12,6 +15,7 @@ use super::error::{chain, ClientError};
 use super::types::Downloaded;
 use super::wire::empty_body;
 use crate::http::body::next_batch;
+use crate::http::disposition::file_name_of;
 
 /// Bytes handed to the writer at most at once.
 const BATCH: usize = 512 * 1024;
@@ -19,35 +23,53 @@ const BATCH: usize = 512 * 1024;
 /// Lowercase hex (the one the servers use too).
 pub use crate::support::hex::to_hex;
 
-impl McDataClient {
-    /// GET url (with the user's token), streaming to `dest`, hashing sha256, calling
-    /// progress(received, total) per chunk; the download fails if the body breaks off or is
-    /// shorter than Content-Length. `dest` is flushed at the end; on failure it holds
-    /// what arrived before, for the caller to discard.
-    pub async fn download<W: AsyncWrite + Unpin>(
-        &self,
-        url: &str,
+/// A download whose response head has arrived and whose body has not been read: what the
+/// server says of the file (its name, length), so that the caller can choose where to put
+/// it before a byte is written. Dropping it closes the connection.
+pub struct PendingDownload {
+    url: String,
+    status: u16,
+    total: Option<u64>,
+    x_cache: Option<String>,
+    file_name: Option<String>,
+    body: Incoming,
+    idle: Duration,
+}
+
+impl PendingDownload {
+    /// The file name of the response's `Content-Disposition` (`filename*` over `filename`,
+    /// RFC 6266 §4.3), as the server sent it: not safe to use as a path as it is
+    /// ([`super::safe_file_name`]).
+    pub fn file_name(&self) -> Option<&str> {
+        self.file_name.as_deref()
+    }
+
+    /// `Content-Length`, when the server sent one.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Stream the body to `dest`, hashing sha256, calling progress(received, total) per
+    /// chunk; fails if the body breaks off, stalls past the idle timeout or is shorter
+    /// than Content-Length. `dest` is flushed at the end; on failure it holds what arrived
+    /// before, for the caller to discard.
+    pub async fn save<W: AsyncWrite + Unpin>(
+        self,
         dest: &mut W,
         mut progress: impl FnMut(u64, Option<u64>),
     ) -> Result<Downloaded, ClientError> {
-        let resp = self
-            .request(Method::GET, url, Vec::new(), empty_body())
-            .await?;
-        let resp = Self::success(&Method::GET, url, resp).await?;
-        let status = resp.status().as_u16();
-        let header_text = |name: header::HeaderName| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.trim().to_string())
-        };
-        let total = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-        let x_cache = header_text(header::HeaderName::from_static("x-cache"));
+        let PendingDownload {
+            url,
+            status,
+            total,
+            x_cache,
+            file_name,
+            mut body,
+            idle,
+        } = self;
         let of_total = total.map(|t| format!(" of {t}")).unwrap_or_default();
-        let mut body = resp.into_body();
         let mut hasher = Sha256::new();
         let mut len = 0u64;
-        let idle = self.timeouts.idle;
         progress(0, total);
         loop {
             let next = tokio::time::timeout(idle, next_batch(&mut body, BATCH))
@@ -83,7 +105,50 @@ impl McDataClient {
             sha256: to_hex(&hasher.finalize()),
             x_cache,
             status,
+            file_name,
         })
+    }
+}
+
+impl McDataClient {
+    /// GET url (with the user's token) up to its response head: a non-2xx answer is an
+    /// error here; the body is read by [`PendingDownload::save`].
+    pub async fn open_download(&self, url: &str) -> Result<PendingDownload, ClientError> {
+        let resp = self
+            .request(Method::GET, url, Vec::new(), empty_body())
+            .await?;
+        let resp = Self::success(&Method::GET, url, resp).await?;
+        let header_text = |name: header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_string())
+        };
+        let total = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        let x_cache = header_text(header::HeaderName::from_static("x-cache"));
+        let file_name = file_name_of(resp.headers());
+        Ok(PendingDownload {
+            url: url.to_string(),
+            status: resp.status().as_u16(),
+            total,
+            x_cache,
+            file_name,
+            body: resp.into_body(),
+            idle: self.timeouts.idle,
+        })
+    }
+
+    /// GET url (with the user's token), streaming to `dest`, hashing sha256, calling
+    /// progress(received, total) per chunk; the download fails if the body breaks off or is
+    /// shorter than Content-Length. `dest` is flushed at the end; on failure it holds
+    /// what arrived before, for the caller to discard.
+    pub async fn download<W: AsyncWrite + Unpin>(
+        &self,
+        url: &str,
+        dest: &mut W,
+        progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<Downloaded, ClientError> {
+        self.open_download(url).await?.save(dest, progress).await
     }
 }
 
@@ -118,7 +183,10 @@ mod tests {
                 if auth != "Bearer tok-b" {
                     return Reply::json(401, r#"{"error":"unauthorized","reason":"who are you"}"#);
                 }
-                Reply::bytes(200, body).header("x-cache", "MISS")
+                Reply::bytes(200, body).header("x-cache", "MISS").header(
+                    "content-disposition",
+                    "attachment; filename=\"x.pdf\"; filename*=UTF-8''Einsatzbericht_M%C3%BCnchen_%ED%99%94%EC%9E%AC.pdf",
+                )
             }
         })
         .await;
@@ -138,7 +206,8 @@ mod tests {
                 len: data.len() as u64,
                 sha256: sha(&data),
                 x_cache: Some("MISS".into()),
-                status: 200
+                status: 200,
+                file_name: Some("Einsatzbericht_München_화재.pdf".into()),
             }
         );
         assert_eq!(calls.first(), Some(&(0, Some(data.len() as u64))));

@@ -34,6 +34,9 @@ pub enum ClientError {
     /// A local setting this client cannot use (e.g. `--tls-ca-file`).
     #[error("{0}")]
     Setup(String),
+    /// A download would replace this existing file, and replacing was not asked for.
+    #[error("{} already exists: not replaced", .0.display())]
+    Exists(std::path::PathBuf),
 }
 
 impl ClientError {
@@ -51,7 +54,10 @@ impl ClientError {
         match self {
             ClientError::Status { status, .. } => *status >= 500,
             ClientError::Connect { .. } | ClientError::Body(_) | ClientError::Io(_) => true,
-            ClientError::Decode(_) | ClientError::InvalidUrl(_) | ClientError::Setup(_) => false,
+            ClientError::Decode(_)
+            | ClientError::InvalidUrl(_)
+            | ClientError::Setup(_)
+            | ClientError::Exists(_) => false,
         }
     }
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::api::McDataClient;
 use super::error::ClientError;
 use super::types::{Downloaded, IncomingRequest};
+use crate::http::disposition::{is_forbidden_char, MAX_NAME_BYTES};
 
 /// What user 2 decided (step 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,21 +47,39 @@ pub fn effective_decision(req: &IncomingRequest, decision: Decision) -> Decision
     }
 }
 
-/// A file name safe to create in a directory: the last path component of `name`, with
-/// control characters replaced; `None` for nothing usable (empty, `.`, `..`).
+/// A file name safe to create in a directory, from a name a server or a sender chose: the
+/// last path component of `name` (RFC 6266 §4.3: recipients drop path information), with
+/// control and bidirectional formatting characters replaced by `_`, cut to at most 255
+/// bytes (the extension kept); `None` for nothing usable (empty, `.`, `..`).
 pub fn safe_file_name(name: &str) -> Option<String> {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     let clean: String = last
         .chars()
-        .map(|c| if c.is_control() { '_' } else { c })
-        .take(200)
+        .map(|c| if is_forbidden_char(c) { '_' } else { c })
         .collect();
-    let clean = clean.trim().to_string();
+    let clean = shorten(clean.trim(), MAX_NAME_BYTES);
     if clean.is_empty() || clean == "." || clean == ".." {
         None
     } else {
         Some(clean)
     }
+}
+
+/// `name` in at most `max` bytes, cut on a character boundary; a short extension
+/// (`.pdf`) is kept.
+fn shorten(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let ext = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 16 => &name[stem.len()..],
+        _ => "",
+    };
+    let mut end = max - ext.len();
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ext}", &name[..end])
 }
 
 /// The name to save a request's file under: the metadata name, else the last segment of
@@ -236,6 +255,19 @@ mod tests {
         );
         assert_eq!(safe_file_name("C:\\x\\y.txt").as_deref(), Some("y.txt"));
         assert_eq!(safe_file_name("a\nb").as_deref(), Some("a_b"));
+        assert_eq!(
+            safe_file_name("Einsatzbericht_München_화재.pdf").as_deref(),
+            Some("Einsatzbericht_München_화재.pdf")
+        );
+        assert_eq!(
+            safe_file_name("invoice_\u{202E}fdp.exe").as_deref(),
+            Some("invoice__fdp.exe")
+        );
+        // At most 255 bytes (NAME_MAX), cut on a character boundary, the extension kept.
+        let long = format!("{}.pdf", "화".repeat(100));
+        let short = safe_file_name(&long).unwrap();
+        assert!(short.len() <= 255 && short.ends_with("화.pdf"), "{short}");
+        assert_eq!(short.len(), 83 * 3 + 4);
         assert_eq!(safe_file_name(".."), None);
         assert_eq!(safe_file_name("dir/"), None);
         assert_eq!(safe_file_name("  "), None);

@@ -31,7 +31,7 @@ mod wire;
 
 pub use crate::support::time::unix_now;
 pub use api::{McDataClient, Timeouts};
-pub use download::to_hex;
+pub use download::{to_hex, PendingDownload};
 pub use error::ClientError;
 pub use events::{EventStream, FdEvent};
 pub use handle::{

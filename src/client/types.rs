@@ -139,6 +139,9 @@ pub struct Downloaded {
     /// The `X-Cache` header (`HIT`/`MISS`/... from a partner content server).
     pub x_cache: Option<String>,
     pub status: u16,
+    /// The file name of the response's `Content-Disposition` as sent (`filename*` over
+    /// `filename`), not yet made safe for a path.
+    pub file_name: Option<String>,
 }
 
 /// A download completed report, as `GET /fd/history` lists it.

@@ -1,5 +1,5 @@
-//! The small pieces of HTTP the client needs around its calls: URL joining, header-safe
-//! file names, content types by extension, request bodies, reading a bounded answer, and
+//! The small pieces of HTTP the client needs around its calls: URL joining, content types
+//! by extension, request bodies, reading a bounded answer, and
 //! file metadata from a content server's response headers.
 
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::error::{chain, ClientError};
 use super::types::{FileInfo, HistoryQuery};
 use crate::http::body::BodyError;
+use crate::http::disposition::file_name_of;
 use crate::http::representation::repr_digest_sha256;
 use crate::support::hex::to_hex;
 
@@ -21,19 +22,6 @@ pub type ReqBody = BoxBody<Bytes, BodyError>;
 /// `base` without trailing slashes, `path` appended (`path` starts with `/`).
 pub fn join(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
-}
-
-/// A value safe for a header: visible ASCII and spaces; anything else becomes `_`.
-pub fn header_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c == ' ' || c.is_ascii_graphic() {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// The content type of a file name, by extension (`application/octet-stream` if unknown).
@@ -78,15 +66,11 @@ pub fn empty_body() -> ReqBody {
 
 /// File metadata from the headers of a content server answer (`HEAD` or `GET`):
 /// `Content-Length`, `Content-Type`, `Repr-Digest` (sha-256), the `Content-Disposition`
-/// file name, and the seconds left from `Cache-Control: max-age`.
+/// file name (`filename*` over `filename`, RFC 6266 §4.3), and the seconds left from `Cache-Control: max-age`.
 pub fn file_info_from_headers(h: &HeaderMap) -> FileInfo {
     let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let sha256 = repr_digest_sha256(h).map(|sha| to_hex(&sha));
-    let name = text("content-disposition").and_then(|cd| {
-        let (_, rest) = cd.split_once("filename=")?;
-        let n = rest.split(';').next()?.trim().trim_matches('"');
-        Some(n.to_string()).filter(|n| !n.is_empty())
-    });
+    let name = file_name_of(h);
     let availability = text("cache-control").and_then(|cc| {
         cc.split(',').find_map(|d| {
             let (k, v) = d.trim().split_once('=')?;
@@ -162,12 +146,10 @@ mod tests {
     }
 
     #[test]
-    fn content_types_and_header_safe_names() {
+    fn content_types() {
         assert_eq!(guess_content_type("Scene.JPG"), "image/jpeg");
         assert_eq!(guess_content_type("notes.txt"), "text/plain");
         assert_eq!(guess_content_type("noext"), "application/octet-stream");
-        assert_eq!(header_safe("résumé 1.pdf"), "r_sum_ 1.pdf");
-        assert_eq!(header_safe("a\r\nb"), "a__b");
     }
 
     #[test]

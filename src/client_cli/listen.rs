@@ -261,6 +261,7 @@ mod tests {
                 sha256: "ab".into(),
                 x_cache: Some("HIT".into()),
                 status: 200,
+                file_name: None,
             }),
             sha256_ok: Some(true),
             reported: true,

@@ -1,10 +1,12 @@
 //! `mcdata client ...`: the command line over the client library ([`crate::client`], which
 //! knows nothing of it). `listen.rs` is the `listen` loop with its arguments (prompting,
-//! reconnecting), `output.rs` what is printed, `progress.rs` the progress bar. Global options say who
-//! the user is and where its servers are; each subcommand is one thing a user does in the
-//! FD procedure (upload, send, listen and answer, download, report, history).
+//! reconnecting), `output.rs` what is printed, `progress.rs` the progress bar, `save.rs`
+//! where a download goes (the server's file name made safe, never replacing a file without
+//! `--force`). Global options say who the user is and where its servers are; each
+//! subcommand is one thing a user does in the FD procedure (upload, send, listen and
+//! answer, download, report, history).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use uuid::Uuid;
@@ -12,16 +14,15 @@ use uuid::Uuid;
 mod listen;
 mod output;
 pub mod progress;
+mod save;
 
-use crate::client::{
-    download_to_dir, safe_file_name, ClientError, Downloaded, FileInfo, HistoryQuery, McDataClient,
-    SendFd, Sent,
-};
+use crate::client::{ClientError, FileInfo, HistoryQuery, McDataClient, SendFd, Sent};
 use crate::support::size::human_bytes;
 use listen::listen;
 pub use listen::ListenArgs;
-use output::{format_history, say, BlockingStdout};
+use output::{format_history, say};
 use progress::ProgressBar;
+pub use save::{name_for, save_download, Output};
 
 /// Act as an MCData client of one user: upload files, send file distributions, listen for
 /// and answer them, download, report, query the download history.
@@ -137,18 +138,25 @@ pub enum ClientCommand {
 
     /// Download a file (with your token), showing progress on stderr; prints where it
     /// went, its size, sha256 and the X-Cache answer of a partner content server.
+    /// The file is saved under the name the server gives (Content-Disposition, in any
+    /// script; path parts and control characters removed), else the last part of the
+    /// URL (the file's UUID), in the current directory. An existing file is never
+    /// replaced unless --force is given.
     ///
-    /// Example: mcdata client download http://127.0.0.1:8081/http://127.0.0.1:8080/files/6f1c -o scene.jpg
+    /// Example: mcdata client download http://127.0.0.1:8081/http://127.0.0.1:8080/files/6f1c
+    ///          mcdata client download http://127.0.0.1:8080/files/6f1c -o scene.jpg --force
     #[command(verbatim_doc_comment)]
     Download {
         /// The file URL, e.g. http://127.0.0.1:8081/http://127.0.0.1:8080/files/6f1c
         #[arg(value_name = "URL")]
         url: String,
-        /// Where to save it (`-` for stdout; replaced if it exists); default: the last
-        /// part of the URL in the current directory, never replacing a file,
-        /// e.g. -o scene.jpg
+        /// Where to save it instead: a file, a directory (saved there under the server's
+        /// name), or `-` for stdout, e.g. -o scene.jpg
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace the file if it exists, e.g. --force
+        #[arg(short, long)]
+        force: bool,
     },
 
     /// Send a download completed report for an FD request you received (step 14).
@@ -259,7 +267,9 @@ pub async fn run(args: ClientArgs) -> Result<(), ClientError> {
         ClientCommand::Send(a) => send(&client, a).await,
         ClientCommand::SendFile(a) => send_file(&client, a).await,
         ClientCommand::Listen(a) => listen(&client, a).await,
-        ClientCommand::Download { url, output } => download(&client, &url, output).await,
+        ClientCommand::Download { url, output, force } => {
+            download(&client, &url, Output::from_arg(output), force).await
+        }
         ClientCommand::Report { message_id } => {
             client.report(message_id).await?;
             say(format!("download completed report sent for {message_id}"))
@@ -340,56 +350,24 @@ async fn send_file(client: &McDataClient, a: SendFileArgs) -> Result<(), ClientE
 async fn download(
     client: &McDataClient,
     url: &str,
-    output: Option<PathBuf>,
+    output: Output,
+    force: bool,
 ) -> Result<(), ClientError> {
     let label = url.rsplit('/').next().unwrap_or(url).to_string();
     let mut bar = ProgressBar::new(&label);
-    let to_stdout = output.as_ref().is_some_and(|p| p.as_os_str() == "-");
-    let (saved, d) = match output {
-        Some(_) if to_stdout => {
-            let mut out = BlockingStdout;
-            let d = client
-                .download(url, &mut out, |n, t| bar.update(n, t))
-                .await;
-            (None, finish_bar(&mut bar, d)?)
+    let to_stdout = output == Output::Stdout;
+    let r = save_download(client, url, output, force, |n, t| bar.update(n, t)).await;
+    let (saved, d) = match r {
+        Ok(r) => {
+            bar.finish();
+            r
         }
-        Some(p) => {
-            let part = PathBuf::from(format!("{}.part", p.display()));
-            let mut file = tokio::fs::File::create(&part).await?;
-            let d = client
-                .download(url, &mut file, |n, t| bar.update(n, t))
-                .await;
-            drop(file);
-            let d = match finish_bar(&mut bar, d) {
-                Ok(d) => d,
-                Err(e) => {
-                    let _ = tokio::fs::remove_file(&part).await;
-                    return Err(e);
-                }
-            };
-            tokio::fs::rename(&part, &p).await?;
-            (Some(p), d)
-        }
-        None => {
-            let name = url::Url::parse(url)
-                .ok()
-                .and_then(|u| safe_file_name(u.path().trim_end_matches('/')))
-                .unwrap_or_else(|| "download".to_string());
-            let tag = Uuid::new_v4().simple().to_string();
-            let r = download_to_dir(client, url, Path::new("."), &name, &tag, |n, t| {
-                bar.update(n, t)
-            })
-            .await;
-            match r {
-                Ok((p, d)) => {
-                    bar.finish();
-                    (Some(p), d)
-                }
-                Err(e) => {
-                    bar.abandon();
-                    return Err(e);
-                }
+        Err(e) => {
+            bar.abandon();
+            if matches!(e, ClientError::Exists(_)) {
+                eprintln!("note: --force replaces it; -o FILE saves elsewhere");
             }
+            return Err(e);
         }
     };
     let mut lines = Vec::new();
@@ -407,17 +385,6 @@ async fn download(
     } else {
         say(text)
     }
-}
-
-fn finish_bar(
-    bar: &mut ProgressBar,
-    d: Result<Downloaded, ClientError>,
-) -> Result<Downloaded, ClientError> {
-    match &d {
-        Ok(_) => bar.finish(),
-        Err(_) => bar.abandon(),
-    }
-    d
 }
 
 #[cfg(test)]

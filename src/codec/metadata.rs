@@ -156,6 +156,24 @@ mod tests {
         assert_eq!(FileMetadata::from_text(""), Ok(FileMetadata::default()));
     }
 
+    /// A name in any script travels as the UTF-8 it is (the IE is UTF-8 text), through
+    /// the IE's value coding and back.
+    #[test]
+    fn non_ascii_names_round_trip() {
+        let m = FileMetadata {
+            name: Some("Einsatzbericht_München_화재.pdf".into()),
+            ..FileMetadata::default()
+        };
+        let value = m.encode_value().unwrap();
+        assert_eq!(
+            value,
+            "name: Einsatzbericht_München_화재.pdf\n"
+                .as_bytes()
+                .to_vec()
+        );
+        assert_eq!(FileMetadata::decode_value(&value), Ok(m));
+    }
+
     #[test]
     fn lenient_decoding() {
         let m = FileMetadata::from_text("\r\n  name :x\r\nx-custom: 1\n\nsize:  7 \n").unwrap();

@@ -27,7 +27,7 @@ use crate::http::client::{new_body_client, new_client, tls_from_files};
 use crate::http::error::ApiError;
 use crate::http::server::{self, Routed, Routes, ServerHandle};
 use crate::http::server_tls::ServerTls;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::partner::target::Allowlist;
 use crate::partner::{Partner, PartnerSettings};
 use crate::primary::notify::Notifier;
@@ -77,6 +77,8 @@ pub struct ContentServer {
     max_connections: usize,
     /// Set when a shutdown begins: `/readyz` answers 503 from then on.
     draining: std::sync::atomic::AtomicBool,
+    /// False when `/metrics` is served on its own listener (`metrics-listen`).
+    metrics_here: bool,
 }
 
 /// The key `/readyz` reads to see that the store answers (it need not exist).
@@ -91,6 +93,27 @@ pub struct Running {
     handle: ServerHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     tls: Option<Arc<ServerTls>>,
+    /// The `/metrics` listener of `metrics-listen`, if any.
+    metrics_port: Option<ServerHandle>,
+    /// `shutdown-grace`.
+    grace: Duration,
+    reload: Reloadable,
+}
+
+/// What a reload replaces, and the configuration it compares the new one with.
+struct Reloadable {
+    access: crate::access::SharedAccess,
+    purger: Arc<Purger>,
+    client: crate::http::client::HttpClient,
+    jwt_refresh: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    cfg: std::sync::Mutex<ContentServerConfig>,
+}
+
+/// What a reload did: the keys applied, and those that need a restart (left as they were).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    pub applied: Vec<&'static str>,
+    pub refused: Vec<&'static str>,
 }
 
 impl Running {
@@ -113,9 +136,56 @@ impl Running {
         &self.server.public_base
     }
 
-    /// [`Running::shutdown_within`] the default grace (30 s).
+    /// Apply a reloaded configuration (SIGHUP) without a restart, keeping the cache, the
+    /// fills in flight and the connections: peers and their credentials, users, tokens and
+    /// the JWT issuer, the cache policy and the largest object, and the listener's
+    /// certificate files (read again). A key that needs a restart (the listener, the
+    /// store, the cache's byte budget, ...) keeps its running value and is named in
+    /// [`Reloaded::refused`]; an invalid configuration changes nothing.
+    pub async fn reload(&self, new: ContentServerConfig) -> Result<Reloaded, StartError> {
+        new.validate()?;
+        let r = &self.reload;
+        let old = r.cfg.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let refused = restart_keys(&old, &new);
+        let (allow, partners) = peers_of(&new)?;
+        let (access, jwt) = access_of(&new, &r.client).await?;
+        self.reload_tls()?;
+        // Everything is built: switch.
+        r.access.store(Arc::new(access));
+        r.purger.set_partners(partners);
+        self.server.partner.reload(
+            Allowlist::new(allow),
+            crate::partner::upstream::FillRules {
+                policy: policy_of(&new),
+                max_object_bytes: new.cache_max_object_bytes,
+            },
+        );
+        let mut refresh = r.jwt_refresh.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = refresh.take() {
+            old.abort();
+        }
+        *refresh = jwt.map(|v| v.spawn_refresh());
+        drop(refresh);
+        let applied = applied_keys(&old, &new);
+        // The keys that need a restart keep their running values, so that the next
+        // reload compares with what runs.
+        let mut kept = new;
+        keep_running_values(&old, &mut kept, &refused);
+        *r.cfg.lock().unwrap_or_else(|p| p.into_inner()) = kept;
+        for key in &refused {
+            tracing::warn!(
+                key,
+                "reload: this key needs a restart; its running value stays"
+            );
+        }
+        tracing::info!(applied = ?applied, refused = ?refused, "configuration reloaded");
+        Ok(Reloaded { applied, refused })
+    }
+
+    /// [`Running::shutdown_within`] `shutdown-grace`.
     pub async fn shutdown(self) {
-        self.shutdown_within(server::DEFAULT_SHUTDOWN_GRACE).await
+        let grace = self.grace;
+        self.shutdown_within(grace).await
     }
 
     /// Drain and stop, as nginx does on QUIT: readiness flips to 503 first, the port is
@@ -141,12 +211,179 @@ impl Running {
         if !self.server.partner.fills_done(left).await {
             tracing::warn!("fills still running at shutdown: their copies are not kept");
         }
+        if let Some(m) = self.metrics_port {
+            m.shutdown_within(Duration::from_secs(1)).await;
+        }
     }
 
     /// Serve until the server stops.
     pub async fn wait(self) {
         self.handle.wait().await;
     }
+}
+
+/// The access table of `cfg`: users, peers' credentials, and the JWT verifier (started).
+async fn access_of(
+    cfg: &ContentServerConfig,
+    client: &crate::http::client::HttpClient,
+) -> Result<(Access, Option<Arc<JwtVerifier>>), StartError> {
+    let mut access = Access::new(
+        cfg.users.iter().map(|u| (u.id.as_str(), u.token.as_str())),
+        cfg.peers
+            .iter()
+            .map(|p| (p.system_id.as_str(), p.credential.as_str())),
+    );
+    let jwt = match cfg.jwt_settings() {
+        Some(settings) => Some(JwtVerifier::start(settings, client.clone()).await?),
+        None => None,
+    };
+    if let Some(v) = &jwt {
+        access = access.with_jwt(v.clone());
+    }
+    Ok((access, jwt))
+}
+
+/// The peers' origins (for the allowlist) and where purges go.
+#[allow(clippy::type_complexity)]
+fn peers_of(
+    cfg: &ContentServerConfig,
+) -> Result<(Vec<(String, url::Url)>, HashMap<String, (String, String)>), StartError> {
+    let mut allow = Vec::new();
+    let mut partners = HashMap::new();
+    for p in &cfg.peers {
+        let u = url::Url::parse(&p.content_server)
+            .map_err(|_| StartError::PeerUrl(p.system_id.clone()))?;
+        allow.push((p.system_id.clone(), u));
+        partners.insert(
+            p.system_id.clone(),
+            (p.content_server.clone(), p.credential.clone()),
+        );
+    }
+    Ok((allow, partners))
+}
+
+/// The freshness policy of `cfg` (RFC 9111 §4.2 and the local limits).
+fn policy_of(cfg: &ContentServerConfig) -> Policy {
+    Policy {
+        max_ttl: cfg.cache_max_ttl,
+        default_ttl: cfg.cache_default_ttl.filter(|d| !d.is_zero()),
+        heuristic: Heuristic {
+            max: cfg.cache_heuristic_max,
+            ..Heuristic::default()
+        },
+        keep_stale: cfg.cache_keep_stale,
+    }
+}
+
+/// Compares the keys of two configurations, by file key name.
+macro_rules! keys {
+    ($old:expr, $new:expr, $($key:literal => $field:ident),+ $(,)?) => {
+        [$(($key, format!("{:?}", $old.$field) != format!("{:?}", $new.$field))),+]
+    };
+}
+
+/// The keys whose change needs a restart and that differ.
+fn restart_keys(old: &ContentServerConfig, new: &ContentServerConfig) -> Vec<&'static str> {
+    let secret = |s: &Option<crate::config::Secret>| s.as_ref().map(|s| s.0.clone());
+    let mut changed: Vec<&'static str> = keys!(old, new,
+        "system-id" => system_id, "listen" => listen,
+        "store" => store, "s3-endpoint" => s3_endpoint, "s3-region" => s3_region,
+        "s3-access-key-id" => s3_access_key_id, "s3-allow-http" => s3_allow_http,
+        "s3-virtual-hosted-style" => s3_virtual_hosted_style, "spool-dir" => spool_dir,
+        "tls-ca-file" => tls_ca_file, "tls-cert-file" => tls_cert_file,
+        "tls-key-file" => tls_key_file, "tls-client-ca-file" => tls_client_ca_file,
+        "tls-client-auth" => tls_client_auth,
+        "upstream-tls-cert-file" => upstream_tls_cert_file,
+        "upstream-tls-key-file" => upstream_tls_key_file, "mcdata-server" => mcdata_server,
+        "store-retry-after" => store_retry_after,
+        "max-data-size-fd-bytes" => max_data_size_fd_bytes,
+        "default-file-availability" => default_file_availability,
+        "max-file-availability" => max_file_availability,
+        "cache-max-bytes" => cache_max_bytes, "cache-memory-bytes" => cache_memory_bytes,
+        "cache-memory-max-object-bytes" => cache_memory_max_object_bytes,
+        "upstream-header-timeout" => upstream_header_timeout,
+        "upstream-idle-timeout" => upstream_idle_timeout, "fsync" => fsync,
+        "client-header-timeout" => client_header_timeout,
+        "max-connections" => max_connections, "client-body-timeout" => client_body_timeout,
+        "instance-id" => instance_id, "instances" => instances,
+        "shutdown-grace" => shutdown_grace, "metrics-listen" => metrics_listen,
+        "log-format" => log_format,
+    )
+    .into_iter()
+    .filter_map(|(k, differs)| differs.then_some(k))
+    .collect();
+    if old.public_base() != new.public_base() {
+        changed.push("public-uri");
+    }
+    if secret(&old.s3_secret_access_key) != secret(&new.s3_secret_access_key) {
+        changed.push("s3-secret-access-key");
+    }
+    if secret(&old.mcdata_server_credential) != secret(&new.mcdata_server_credential) {
+        changed.push("mcdata-server-credential");
+    }
+    changed
+}
+
+/// The reloadable keys that differ.
+fn applied_keys(old: &ContentServerConfig, new: &ContentServerConfig) -> Vec<&'static str> {
+    let creds = |c: &ContentServerConfig| -> Vec<(String, String, String)> {
+        c.peers
+            .iter()
+            .map(|p| {
+                (
+                    p.system_id.clone(),
+                    p.content_server.clone(),
+                    p.credential.clone(),
+                )
+            })
+            .collect()
+    };
+    let tokens = |c: &ContentServerConfig| -> Vec<(String, String)> {
+        c.users
+            .iter()
+            .map(|u| (u.id.clone(), u.token.clone()))
+            .collect()
+    };
+    let mut changed: Vec<&'static str> = keys!(old, new,
+        "cache-max-ttl" => cache_max_ttl, "cache-default-ttl" => cache_default_ttl,
+        "cache-heuristic-max" => cache_heuristic_max, "cache-keep-stale" => cache_keep_stale,
+        "cache-max-object-bytes" => cache_max_object_bytes, "log-level" => log_level,
+        "jwt-issuer" => jwt_issuer, "jwt-audience" => jwt_audience, "jwt-scope" => jwt_scope,
+        "jwks-file" => jwks_file, "jwks-url" => jwks_url, "jwks-refresh" => jwks_refresh,
+    )
+    .into_iter()
+    .filter_map(|(k, differs)| differs.then_some(k))
+    .collect();
+    if creds(old) != creds(new) {
+        changed.push("peers");
+    }
+    if tokens(old) != tokens(new) {
+        changed.push("users");
+    }
+    changed
+}
+
+/// Put back the running values of the keys a reload refused.
+fn keep_running_values(old: &ContentServerConfig, new: &mut ContentServerConfig, refused: &[&str]) {
+    // Simplest and safe: every key that needs a restart keeps its running value, whether
+    // or not it was named (they are all listed in restart_keys).
+    let _ = refused;
+    let reloadable = new.clone();
+    *new = old.clone();
+    new.peers = reloadable.peers;
+    new.users = reloadable.users;
+    new.cache_max_ttl = reloadable.cache_max_ttl;
+    new.cache_default_ttl = reloadable.cache_default_ttl;
+    new.cache_heuristic_max = reloadable.cache_heuristic_max;
+    new.cache_keep_stale = reloadable.cache_keep_stale;
+    new.cache_max_object_bytes = reloadable.cache_max_object_bytes;
+    new.log_level = reloadable.log_level;
+    new.jwt_issuer = reloadable.jwt_issuer;
+    new.jwt_audience = reloadable.jwt_audience;
+    new.jwt_scope = reloadable.jwt_scope;
+    new.jwks_file = reloadable.jwks_file;
+    new.jwks_url = reloadable.jwks_url;
+    new.jwks_refresh = reloadable.jwks_refresh;
 }
 
 /// How often the listener's certificate files are checked for a change.
@@ -215,38 +452,16 @@ impl ContentServer {
             dir: spool_dir.clone(),
             source,
         })?;
-        let mut access = Access::new(
-            cfg.users.iter().map(|u| (u.id.as_str(), u.token.as_str())),
-            cfg.peers
-                .iter()
-                .map(|p| (p.system_id.as_str(), p.credential.as_str())),
-        );
         let identity = cfg.upstream_identity()?;
         let tls = tls_from_files(
             cfg.tls_ca_file.as_deref(),
             identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
         )?;
         let client = new_client(cfg.upstream_header_timeout, tls.clone());
-        let jwt = match cfg.jwt_settings() {
-            Some(settings) => Some(JwtVerifier::start(settings, client.clone()).await?),
-            None => None,
-        };
-        if let Some(v) = &jwt {
-            access = access.with_jwt(v.clone());
-        }
+        let (access, jwt) = access_of(&cfg, &client).await?;
         let access = crate::access::shared(access);
 
-        let mut allow = Vec::new();
-        let mut partners = HashMap::new();
-        for p in &cfg.peers {
-            let u = url::Url::parse(&p.content_server)
-                .map_err(|_| StartError::PeerUrl(p.system_id.clone()))?;
-            allow.push((p.system_id.clone(), u));
-            partners.insert(
-                p.system_id.clone(),
-                (p.content_server.clone(), p.credential.clone()),
-            );
-        }
+        let (allow, partners) = peers_of(&cfg)?;
         let purger = Arc::new(Purger::new(
             store.clone(),
             client.clone(),
@@ -297,15 +512,7 @@ impl ContentServer {
         let partner = Arc::new(Partner::new(
             PartnerSettings {
                 system_id: cfg.system_id.clone(),
-                policy: Policy {
-                    max_ttl: cfg.cache_max_ttl,
-                    default_ttl: cfg.cache_default_ttl.filter(|d| !d.is_zero()),
-                    heuristic: Heuristic {
-                        max: cfg.cache_heuristic_max,
-                        ..Heuristic::default()
-                    },
-                    keep_stale: cfg.cache_keep_stale,
-                },
+                policy: policy_of(&cfg),
                 max_object_bytes: cfg.cache_max_object_bytes,
                 header_timeout: cfg.upstream_header_timeout,
                 idle_timeout: cfg.upstream_idle_timeout,
@@ -320,7 +527,7 @@ impl ContentServer {
             access.clone(),
             index.clone(),
             store.clone(),
-            client,
+            client.clone(),
             metrics.clone(),
         ));
         tracing::info!(
@@ -342,12 +549,12 @@ impl ContentServer {
                 "no users configured: uploads and downloads need no token (development mode)"
             );
         }
-        let mut tasks = vec![
+        let tasks = vec![
             index.spawn_maintenance(Duration::from_secs(1)),
             primary.spawn_expiry(Duration::from_secs(1)),
             partner.spawn_tombstones(Duration::from_secs(1)),
         ];
-        tasks.extend(jwt.map(|v| v.spawn_refresh()));
+        let jwt_refresh = std::sync::Mutex::new(jwt.map(|v| v.spawn_refresh()));
         let server = Arc::new(ContentServer {
             metrics,
             primary,
@@ -356,7 +563,15 @@ impl ContentServer {
             store: store.clone(),
             max_connections: cfg.max_connections,
             draining: std::sync::atomic::AtomicBool::new(false),
+            metrics_here: cfg.metrics_listen.is_none(),
         });
+        let metrics_port = match cfg.metrics_listen {
+            Some(addr) => Some(
+                crate::http::metrics_listener::spawn(addr, server.metrics.clone())
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let limits = server::Limits {
             header_timeout: cfg.client_header_timeout,
             max_connections: cfg.max_connections,
@@ -372,6 +587,15 @@ impl ContentServer {
             handle,
             tasks,
             tls: server_tls,
+            metrics_port,
+            grace: cfg.shutdown_grace,
+            reload: Reloadable {
+                access,
+                purger,
+                client,
+                jwt_refresh,
+                cfg: std::sync::Mutex::new(cfg),
+            },
         })
     }
 
@@ -406,6 +630,12 @@ impl ContentServer {
         req: Request<Incoming>,
     ) -> (&'static str, Result<Response<Body>, ApiError>) {
         let path = req.uri().path();
+        if matches!(path, "/healthz" | "/readyz" | "/metrics")
+            && !matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+        {
+            let e = ApiError::method_not_allowed(req.method(), path, GET_HEAD);
+            return ("other", Err(e));
+        }
         if path == "/healthz" {
             return (
                 "healthz",
@@ -430,13 +660,11 @@ impl ContentServer {
                 )),
             );
         }
-        if path == "/metrics" {
-            let mut resp = Response::new(body::full(self.metrics.render()));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static(metrics::CONTENT_TYPE),
+        if path == "/metrics" && self.metrics_here {
+            return (
+                "metrics",
+                Ok(crate::http::metrics_listener::render(&self.metrics)),
             );
-            return ("metrics", Ok(resp));
         }
         if path == "/files" || path.starts_with("/files/") {
             let route = if path.ends_with("/deliveries") {
@@ -456,6 +684,9 @@ impl ContentServer {
         )
     }
 }
+
+/// The methods of `/healthz`, `/readyz` and `/metrics` (the `Allow` of their 405s).
+const GET_HEAD: &[http::Method] = &[http::Method::GET, http::Method::HEAD];
 
 impl Routes for ContentServer {
     fn metrics(&self) -> &Metrics {

@@ -77,7 +77,8 @@ impl FdServer {
 
     /// What the own content server says of the file at `url` (a HEAD with the sender's
     /// credentials), when the URL is on it: size, type and sha-256 override what the
-    /// client claimed.
+    /// client claimed; its file name (`Content-Disposition`, `filename*` included) is taken
+    /// when the client gave none.
     async fn own_file_info(
         &self,
         url: &str,
@@ -118,6 +119,9 @@ impl FdServer {
                 }
                 if info.content_type.is_none() {
                     info.content_type = text("content-type");
+                }
+                if info.name.is_none() {
+                    info.name = crate::http::disposition::file_name_of(h);
                 }
                 Ok(())
             }

@@ -405,7 +405,7 @@ pub(crate) fn parse_partner(s: &str) -> Result<FdPartner, String> {
 /// `--partner` add to the file's lists.
 #[derive(Debug, Clone, Args, Default)]
 pub struct FdServerArgs {
-    /// The MCData server's TOML file; flags override its keys. Example: --config fd-a.toml
+    /// The MCData server's TOML file; flags override its keys. Example: --config examples/fd-server.toml
     #[arg(long, short = 'c', env = "MCDATA_CONFIG")]
     pub config: Option<PathBuf>,
     /// This system's id, as partner systems know it [default: local]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
@@ -31,7 +31,7 @@ use crate::http::client::{new_body_client, tls_from_file, BodyClient};
 use crate::http::error::ApiError;
 use crate::http::server::{self, Routed, Routes, ServerHandle};
 use crate::http::server_tls::ServerTls;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::storage::{open_store, BlobStore};
 use config::{FdPartner, FdServerConfig, FdUser};
 use directory::Directory;
@@ -77,6 +77,8 @@ pub struct RunningFd {
     handle: ServerHandle,
     tls: Option<Arc<ServerTls>>,
     watch: Option<tokio::task::JoinHandle<()>>,
+    /// The `/metrics` listener of `metrics-listen`, if any.
+    metrics_port: Option<ServerHandle>,
 }
 
 impl RunningFd {
@@ -99,10 +101,31 @@ impl RunningFd {
             w.abort();
         }
         self.server.events.close_streams();
-        self.handle.shutdown().await;
+        self.handle
+            .shutdown_within(self.server.cfg.shutdown_grace)
+            .await;
+        if let Some(m) = self.metrics_port {
+            m.shutdown_within(Duration::from_secs(1)).await;
+        }
     }
     pub async fn wait(self) {
         self.handle.wait().await;
+    }
+}
+
+const GET: &[Method] = &[Method::GET];
+const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
+const POST: &[Method] = &[Method::POST];
+
+/// The methods each route supports: the `Allow` of its 405 (RFC 9110 §15.5.6); `None` for
+/// a path that is no route (404).
+fn allowed(path: &str) -> Option<&'static [Method]> {
+    match path {
+        "/healthz" | "/metrics" => Some(GET_HEAD),
+        "/fd/events" | "/fd/history" => Some(GET),
+        "/fd/requests" | "/fd/responses" | "/fd/reports" | "/interconnect"
+        | "/content/removals" => Some(POST),
+        _ => None,
     }
 }
 
@@ -157,11 +180,19 @@ impl FdServer {
             },
             tls.clone(),
         )?;
+        let metrics_port = match server.cfg.metrics_listen {
+            Some(addr) => Some(
+                crate::http::metrics_listener::spawn(addr, server.metrics.clone())
+                    .map_err(|source| FdStartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(RunningFd {
             server,
             handle,
             tls,
             watch,
+            metrics_port,
         })
     }
 
@@ -259,23 +290,18 @@ impl FdServer {
     ) -> (&'static str, Result<Response<Body>, ApiError>) {
         let path = req.uri().path().to_string();
         let m = req.method().clone();
-        use http::Method;
         match (m, path.as_str()) {
-            (Method::GET, "/healthz") => (
+            (Method::GET | Method::HEAD, "/healthz") => (
                 "healthz",
                 Ok(body::json(
                     StatusCode::OK,
                     &serde_json::json!({"status": "ok"}),
                 )),
             ),
-            (Method::GET, "/metrics") => {
-                let mut resp = Response::new(body::full(self.metrics.render()));
-                resp.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static(metrics::CONTENT_TYPE),
-                );
-                ("metrics", Ok(resp))
-            }
+            (Method::GET | Method::HEAD, "/metrics") if self.cfg.metrics_listen.is_none() => (
+                "metrics",
+                Ok(crate::http::metrics_listener::render(&self.metrics)),
+            ),
             (Method::POST, "/fd/requests") => ("fd_requests", self.send_request(req).await),
             (Method::GET, "/fd/events") => ("fd_events", self.event_stream(&req)),
             (Method::POST, "/fd/responses") => ("fd_responses", self.respond(req).await),
@@ -285,20 +311,12 @@ impl FdServer {
             (Method::POST, "/content/removals") => {
                 ("content_removals", self.content_removal(req).await)
             }
-            (
-                _,
-                "/fd/requests" | "/fd/events" | "/fd/responses" | "/fd/reports" | "/fd/history"
-                | "/interconnect" | "/content/removals",
-            ) => (
+            (m, p) => (
                 "other",
-                Err(ApiError::MethodNotAllowed(format!(
-                    "{} is not supported on {path}",
-                    req.method()
-                ))),
-            ),
-            _ => (
-                "other",
-                Err(ApiError::NotFound(format!("no route for {path}"))),
+                Err(match allowed(p) {
+                    Some(allow) => ApiError::method_not_allowed(&m, p, allow),
+                    None => ApiError::NotFound(format!("no route for {path}")),
+                }),
             ),
         }
     }

@@ -177,6 +177,8 @@ pub fn expected_len(method: &http::Method, resp: &http::Response<Body>) -> Optio
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+        // hyper writes Content-Length itself from an exact size (a body held whole).
+        .or_else(|| http_body::Body::size_hint(resp.body()).exact())
 }
 
 /// A response body that writes its request's access line when it is over.

@@ -3,7 +3,7 @@
 //! (`From<AccessError>` in `access`, `From<TargetError>` in `partner::target`); the
 //! storage layer's, which knows nothing of HTTP, is mapped here.
 
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 
 use super::body::{self, Body};
 use crate::storage::StoreError;
@@ -27,8 +27,13 @@ pub enum ApiError {
     InsufficientScope { scope: String, reason: String },
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
+    /// 405 with `Allow`: the methods the target resource supports (RFC 9110 §15.5.6: a
+    /// 405 MUST carry `Allow`; §10.2.1).
+    #[error("{reason}")]
+    MethodNotAllowed {
+        allow: &'static [Method],
+        reason: String,
+    },
     /// 408: the client stopped sending its request body.
     #[error("{0}")]
     RequestTimeout(String),
@@ -54,6 +59,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// 405 for `method` on `path`, whose resource supports the methods `allow`.
+    pub fn method_not_allowed(method: &Method, path: &str, allow: &'static [Method]) -> Self {
+        ApiError::MethodNotAllowed {
+            allow,
+            reason: format!(
+                "{method} is not supported on {path}; use {}",
+                allow_value(allow)
+            ),
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -61,7 +77,7 @@ impl ApiError {
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -84,7 +100,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::InsufficientScope { .. } => "insufficient_scope",
             ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Gone(_) => "gone",
             ApiError::Conflict(_) => "conflict",
@@ -119,8 +135,22 @@ impl ApiError {
         if let Some(v) = challenge.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
             resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
         }
+        if let ApiError::MethodNotAllowed { allow, .. } = &self {
+            if let Ok(v) = http::HeaderValue::from_str(&allow_value(allow)) {
+                resp.headers_mut().insert(http::header::ALLOW, v);
+            }
+        }
         resp
     }
+}
+
+/// The `Allow` field value of `methods` (RFC 9110 §10.2.1: a comma-separated list).
+pub fn allow_value(methods: &[Method]) -> String {
+    methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// RFC 6750 §3: `error_description` and `scope` values are limited to %x20-21 / %x23-5B
@@ -143,5 +173,28 @@ impl From<StoreError> for ApiError {
             }
             other => ApiError::Unavailable(format!("storage: {other}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9110 §15.5.6: a 405 MUST carry `Allow` with the target's methods (§10.2.1).
+    #[test]
+    fn method_not_allowed_carries_allow() {
+        const FILE: &[Method] = &[Method::GET, Method::HEAD, Method::DELETE];
+        let e = ApiError::method_not_allowed(&Method::PUT, "/files/x", FILE);
+        assert_eq!(e.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            e.to_string(),
+            "PUT is not supported on /files/x; use GET, HEAD, DELETE"
+        );
+        let resp = e.into_response();
+        assert_eq!(resp.headers()[http::header::ALLOW], "GET, HEAD, DELETE");
+        assert_eq!(allow_value(&[Method::POST]), "POST");
+        // Other errors have no Allow.
+        let resp = ApiError::NotFound("x".into()).into_response();
+        assert!(resp.headers().get(http::header::ALLOW).is_none());
     }
 }

@@ -10,6 +10,8 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::body::{self, Body};
 use super::conditional::{self, Precondition, RangeOutcome, Validators};
+/// `Content-Disposition` of a named file (RFC 6266, with `filename*` when needed).
+pub use super::disposition::content_disposition;
 
 /// What we know of a representation before sending it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,21 +192,6 @@ pub fn range_not_satisfiable(len: u64) -> Response<Body> {
     resp
 }
 
-/// `attachment; filename="..."` with anything unsafe for a quoted string replaced.
-pub fn content_disposition(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("attachment; filename=\"{safe}\"")
-}
-
 fn internal() -> Response<Body> {
     body::json(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -243,7 +230,7 @@ mod tests {
             .starts_with("max-age=59"));
         assert_eq!(
             resp.headers()["content-disposition"],
-            "attachment; filename=\"a_b.txt\""
+            "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt"
         );
         h.insert(header::RANGE, HeaderValue::from_static("bytes=10-19"));
         let p = r.plan(&Method::GET, &h).ok().unwrap();

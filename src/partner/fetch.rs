@@ -165,12 +165,6 @@ fn text(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
         .map(str::to_string)
 }
 
-fn file_name(h: &HeaderMap) -> Option<String> {
-    let cd = text(h, header::CONTENT_DISPOSITION)?;
-    let (_, rest) = cd.split_once("filename=")?;
-    Some(rest.trim().trim_matches('"').to_string()).filter(|n| !n.is_empty())
-}
-
 /// True for a status whose response never has content (RFC 9110 §6.4.1).
 fn bodiless(status: StatusCode) -> bool {
     status.is_informational()
@@ -283,7 +277,9 @@ async fn fetch(p: &Upstream, fill: &Fill, r: &FillRequest) -> Result<&'static st
                 .get(header::LAST_MODIFIED)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|s| httpdate::parse_http_date(s).ok()),
-            file_name: file_name(h),
+            // Only a note in the sidecar: what is replayed is the primary's own field, as
+            // it sent it (`stored`), `filename*` and all.
+            file_name: crate::http::disposition::file_name_of(h),
         }),
         Decision::Pass(reason) => {
             tracing::debug!(url = %url, status = %status, reason, "response not kept");

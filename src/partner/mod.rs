@@ -71,6 +71,10 @@ pub struct Partner {
     counters: CacheCounters,
 }
 
+/// The methods of a partner URL: retrieve (GET, HEAD) and purge (DELETE); the `Allow` of
+/// its 405 (RFC 9110 §15.5.6).
+const PREFIXED: &[Method] = &[Method::GET, Method::HEAD, Method::DELETE];
+
 impl Partner {
     /// Build the partner role.
     #[allow(clippy::too_many_arguments)]
@@ -159,9 +163,7 @@ impl Partner {
         match *req.method() {
             Method::GET | Method::HEAD => self.serve(req, url, system).await,
             Method::DELETE => self.purge(&req, &url, &system).await,
-            _ => Err(ApiError::MethodNotAllowed(
-                "use GET, HEAD or DELETE on a prefixed URL".into(),
-            )),
+            ref m => Err(ApiError::method_not_allowed(m, "a partner URL", PREFIXED)),
         }
     }
 }

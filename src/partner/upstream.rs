@@ -33,7 +33,10 @@ pub struct Upstream {
 impl Upstream {
     /// The agreement credential we present to the primary `system`.
     pub fn credential_for(&self, system: &str) -> Option<String> {
-        self.access.load().credential_for(system).map(str::to_string)
+        self.access
+            .load()
+            .credential_for(system)
+            .map(str::to_string)
     }
 }
 

@@ -89,6 +89,12 @@ fn valid_id(id: &str) -> bool {
     uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id)
 }
 
+/// The methods of `/files` (upload), of `/files/<id>` and of `/files/<id>/deliveries`
+/// (the `Allow` of their 405s, RFC 9110 §15.5.6).
+const COLLECTION: &[Method] = &[Method::POST];
+const FILE: &[Method] = &[Method::GET, Method::HEAD, Method::DELETE];
+const DELIVERIES: &[Method] = &[Method::GET];
+
 impl Primary {
     pub fn new(
         settings: PrimarySettings,
@@ -253,15 +259,14 @@ impl Primary {
         Ok(n)
     }
 
-    /// Route a `/files...` request.
+    /// Route a `/files...` request; a method a resource does not support gets 405 with
+    /// its `Allow` list, a path under a file that names nothing 404.
     pub async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let path = req.uri().path().to_string();
         let rest = path.strip_prefix("/files").unwrap_or("");
         match (req.method().clone(), rest) {
             (Method::POST, "" | "/") => self.upload(req).await,
-            (_, "" | "/") => Err(ApiError::MethodNotAllowed(
-                "use POST /files to upload".into(),
-            )),
+            (m, "" | "/") => Err(ApiError::method_not_allowed(&m, &path, COLLECTION)),
             (m, r) => {
                 let r = r.trim_start_matches('/');
                 let (id, sub) = r.split_once('/').unwrap_or((r, ""));
@@ -272,10 +277,9 @@ impl Primary {
                     (Method::GET | Method::HEAD, "") => self.serve(&req, id).await,
                     (Method::DELETE, "") => self.remove(&req, id).await,
                     (Method::GET, "deliveries") => self.deliveries(&req, id).await,
-                    _ => Err(ApiError::MethodNotAllowed(format!(
-                        "{} is not supported on {path}",
-                        req.method()
-                    ))),
+                    (m, "") => Err(ApiError::method_not_allowed(&m, &path, FILE)),
+                    (m, "deliveries") => Err(ApiError::method_not_allowed(&m, &path, DELIVERIES)),
+                    _ => Err(ApiError::NotFound(format!("no resource {path}"))),
                 }
             }
         }

@@ -39,8 +39,9 @@ impl outbox::Job for PurgeJob {
 pub struct Purger {
     store: Arc<dyn BlobStore>,
     client: HttpClient,
-    /// Partner system id -> (content server base, our agreement credential).
-    partners: HashMap<String, (String, String)>,
+    /// Partner system id -> (content server base, our agreement credential); replaced on
+    /// reload.
+    partners: arc_swap::ArcSwap<HashMap<String, (String, String)>>,
     metrics: Metrics,
     first_retry: Duration,
     max_retry: Duration,
@@ -56,7 +57,7 @@ impl Purger {
         Purger {
             store,
             client,
-            partners,
+            partners: arc_swap::ArcSwap::from_pointee(partners),
             metrics,
             first_retry: Duration::from_secs(1),
             max_retry: Duration::from_secs(300),
@@ -143,9 +144,14 @@ impl Purger {
         }
     }
 
+    /// Use `partners` from now on (a reloaded configuration).
+    pub fn set_partners(&self, partners: HashMap<String, (String, String)>) {
+        self.partners.store(Arc::new(partners));
+    }
+
     async fn try_once(&self, job: &PurgeJob) -> Result<(), String> {
-        let (base, cred) = self
-            .partners
+        let partners = self.partners.load_full();
+        let (base, cred) = partners
             .get(&job.system)
             .ok_or_else(|| format!("no agreement with system {} any more", job.system))?;
         let target = format!("{}/{}", base.trim_end_matches('/'), job.url);

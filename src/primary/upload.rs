@@ -5,7 +5,12 @@
 //!
 //! Request headers (all optional):
 //! - `Content-Type`: kept and served back (default `application/octet-stream`);
-//! - `X-Mcdata-File-Name` or `Content-Disposition: attachment; filename="..."`: the name;
+//! - `Content-Disposition: attachment; filename="..."; filename*=UTF-8''...` (RFC 6266;
+//!   `filename*`, RFC 8187, over `filename`) or else `X-Mcdata-File-Name` (UTF-8 as is):
+//!   the file name, served back in `Content-Disposition`. A name with a path separator, a
+//!   control or bidirectional formatting character, `.`/`..`, or over 255 bytes is refused
+//!   with 400 (`http::disposition::check_file_name`): repairing it would hand every
+//!   recipient a name the sender never chose, without telling the sender;
 //! - `X-Mcdata-Availability`: how long the file stays available (`3600`, `30m`, `12h`,
 //!   `7d`), capped at `max-file-availability`; default `default-file-availability`.
 
@@ -19,6 +24,7 @@ use super::record::{FileRecord, FileState};
 use super::Primary;
 use crate::access::Caller;
 use crate::http::body::{self, next_batch, Body};
+use crate::http::disposition::upload_file_name;
 use crate::http::error::ApiError;
 use crate::storage::Hashing;
 use crate::support::hex::to_hex;
@@ -31,14 +37,6 @@ fn header_text(h: &HeaderMap, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-}
-
-fn file_name(h: &HeaderMap) -> Option<String> {
-    header_text(h, "x-mcdata-file-name").or_else(|| {
-        let cd = header_text(h, "content-disposition")?;
-        let (_, rest) = cd.split_once("filename=")?;
-        Some(rest.trim().trim_matches('"').to_string()).filter(|n| !n.is_empty())
-    })
 }
 
 impl Primary {
@@ -69,7 +67,7 @@ impl Primary {
         .min(self.settings.max_availability);
         let content_type =
             header_text(h, "content-type").unwrap_or_else(|| "application/octet-stream".into());
-        let name = file_name(h);
+        let name = upload_file_name(h)?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut writer = self
             .store

@@ -321,3 +321,54 @@ async fn sigterm_lets_a_running_download_finish() {
     );
     assert!(server.logs().contains("draining"), "{}", server.logs());
 }
+
+/// `log-format = "json"`: one JSON object a line (the access line's fields as keys);
+/// `metrics-listen`: `/metrics` on its own listener, and no longer on the data port.
+#[tokio::test]
+async fn json_logs_and_metrics_on_their_own_listener() {
+    use crate::binary::{free_port, wait_up, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port().await);
+    let maddr = format!("127.0.0.1:{}", free_port().await);
+    let mut server = Server::start(
+        &[
+            "content-server".into(),
+            "--listen".into(),
+            addr.clone(),
+            "--store".into(),
+            format!("file://{}", dir.path().display()),
+            "--log-format".into(),
+            "json".into(),
+            "--metrics-listen".into(),
+            maddr.clone(),
+        ],
+        &[],
+    );
+    let base = format!("http://{addr}");
+    wait_up(&base).await;
+    let data_port = get(&format!("{base}/metrics"), &[]).await;
+    assert_eq!(data_port.status, StatusCode::NOT_FOUND);
+    let stats = get(&format!("http://{maddr}/metrics"), &[]).await;
+    assert_eq!(stats.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(stats.bytes()).contains("mcdata_http_requests_total"));
+    server.signal("-TERM");
+    server.exited().await;
+    let logs = server.logs();
+    let access: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "mcdata::access")
+        .collect();
+    assert!(!access.is_empty(), "{logs}");
+    assert!(
+        logs.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every line is JSON: {logs}"
+    );
+    let line = &access[0]["fields"];
+    assert_eq!(line["status"], 200, "{line}");
+    assert!(
+        line["request_id"].as_str().is_some_and(|id| id.len() == 16),
+        "{line}"
+    );
+}
