@@ -248,18 +248,6 @@ async fn serve_until_stopped<F: std::future::Future<Output = ()>>(mut reload: im
     tracing::info!("stopping; finishing in-flight requests");
 }
 
-/// Log the outcome of a TLS-only reload (the MCData server's).
-fn log_tls_reload(r: Result<(), mcdata::http::server_tls::ServerTlsError>) {
-    match r {
-        Ok(()) => tracing::info!(
-            "SIGHUP: TLS certificates reloaded; the MCData server's other settings need a restart"
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "SIGHUP: reload failed, the certificates in use stay")
-        }
-    }
-}
-
 /// What `--check` loads besides the configuration itself: the listener's certificate and
 /// key, and the CA and client certificate files for outbound https (reading files only).
 fn check_tls(
@@ -346,7 +334,10 @@ async fn run() -> anyhow::Result<ExitCode> {
                         if let Err(e) = running.content.reload(new.content()).await {
                             tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the content server's configuration was not reloaded");
                         }
-                        log_tls_reload(running.fd.reload_tls());
+                        let fd = new.fd(running.content.base());
+                        if let Err(e) = running.fd.reload(fd) {
+                            tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the MCData server's configuration was not reloaded");
+                        }
                     }
                     Err(e) => tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the configuration is invalid; nothing changed"),
                 }
@@ -404,10 +395,15 @@ async fn run() -> anyhow::Result<ExitCode> {
                 .await
                 .context("starting the MCData server")?;
             serve_until_stopped(|| async {
-                if let Ok(new) = cmd.args.resolve() {
-                    set_log_level(&logs, &new.log_level);
+                match cmd.args.resolve() {
+                    Ok(new) => {
+                        set_log_level(&logs, &new.log_level);
+                        if let Err(e) = running.reload(new) {
+                            tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the configuration was not reloaded; nothing changed");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %mcdata::support::error_chain::chain(&e), "SIGHUP: the configuration is invalid; nothing changed"),
                 }
-                log_tls_reload(running.reload_tls());
             })
             .await;
             running.shutdown().await;

@@ -177,7 +177,8 @@ impl FdServer {
                 .inc();
             return Err(ApiError::PayloadTooLarge { limit: max });
         }
-        let whereabouts = self.dir.locate(&r.to).ok_or_else(|| {
+        let dir = self.dir.load_full();
+        let whereabouts = dir.locate(&r.to).ok_or_else(|| {
             self.metrics
                 .fd_requests
                 .with_label_values(&["unknown_recipient"])
@@ -296,7 +297,8 @@ impl FdServer {
             self.on_notification(m, disposition, from).await?;
             return Ok(());
         }
-        let partner = self.dir.partner(&m.sender_system).ok_or_else(|| {
+        let dir = self.dir.load_full();
+        let partner = dir.partner(&m.sender_system).ok_or_else(|| {
             ApiError::Internal(format!("no agreement with {} any more", m.sender_system))
         })?;
         let mut n = FdNotification::new(disposition, unix_now(), m.conversation_id, m.message_id);

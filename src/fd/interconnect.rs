@@ -88,7 +88,8 @@ impl FdServer {
         mut m: FdSignalling,
         len: usize,
     ) -> Result<Response<Body>, ApiError> {
-        let Some(Whereabouts::Local(user)) = self.dir.locate(recipient) else {
+        let dir = self.dir.load_full();
+        let Some(Whereabouts::Local(user)) = dir.locate(recipient) else {
             return Err(ApiError::NotFound(format!(
                 "{recipient} is not a user of system {}",
                 self.cfg.system_id
@@ -197,7 +198,8 @@ impl FdServer {
                 self.deliver(&m.recipient, "network-notification", event);
                 continue;
             }
-            let Some(partner) = self.dir.partner(&m.recipient_system) else {
+            let dir = self.dir.load_full();
+            let Some(partner) = dir.partner(&m.recipient_system) else {
                 continue;
             };
             let mut n =

@@ -64,7 +64,8 @@ pub enum FdStartError {
 pub struct FdServer {
     pub(crate) cfg: FdServerConfig,
     pub(crate) base: String,
-    pub(crate) dir: Directory,
+    /// Users and partners, replaced whole on reload (SIGHUP).
+    pub(crate) dir: arc_swap::ArcSwap<Directory>,
     pub(crate) records: Records,
     pub(crate) events: Arc<Events>,
     pub(crate) client: BodyClient,
@@ -82,6 +83,92 @@ pub struct RunningFd {
 }
 
 impl RunningFd {
+    /// Apply a reloaded configuration (SIGHUP): users (tokens and rights) and partners
+    /// (agreements, credentials, the users they serve) for new requests, and the
+    /// listener's certificate files; a key that needs a restart keeps its running value
+    /// and is returned (and logged) by name. An invalid configuration changes nothing.
+    pub fn reload(&self, new: FdServerConfig) -> Result<Vec<&'static str>, FdStartError> {
+        let dir = Directory::new(&new)?;
+        self.reload_tls()?;
+        self.server.dir.store(Arc::new(dir));
+        let old = &self.server.cfg;
+        let d =
+            |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+        let secret = |s: &Option<crate::config::Secret>| s.as_ref().map(|s| s.0.clone());
+        let refused: Vec<&'static str> = [
+            ("system-id", d(&old.system_id, &new.system_id)),
+            ("listen", d(&old.listen, &new.listen)),
+            ("public-uri", old.public_base() != new.public_base()),
+            (
+                "content-server",
+                d(&old.content_server, &new.content_server),
+            ),
+            ("store", d(&old.store, &new.store)),
+            (
+                "max-data-size-fd-bytes",
+                d(&old.max_data_size_fd_bytes, &new.max_data_size_fd_bytes),
+            ),
+            (
+                "max-data-size-auto-recv-bytes",
+                d(
+                    &old.max_data_size_auto_recv_bytes,
+                    &new.max_data_size_auto_recv_bytes,
+                ),
+            ),
+            (
+                "time-temp-data-waiting",
+                d(&old.time_temp_data_waiting, &new.time_temp_data_waiting),
+            ),
+            ("tls-ca-file", d(&old.tls_ca_file, &new.tls_ca_file)),
+            ("tls-cert-file", d(&old.tls_cert_file, &new.tls_cert_file)),
+            ("tls-key-file", d(&old.tls_key_file, &new.tls_key_file)),
+            (
+                "tls-client-ca-file",
+                d(&old.tls_client_ca_file, &new.tls_client_ca_file),
+            ),
+            (
+                "tls-client-auth",
+                d(&old.tls_client_auth, &new.tls_client_auth),
+            ),
+            (
+                "client-header-timeout",
+                d(&old.client_header_timeout, &new.client_header_timeout),
+            ),
+            (
+                "client-body-timeout",
+                d(&old.client_body_timeout, &new.client_body_timeout),
+            ),
+            (
+                "max-connections",
+                d(&old.max_connections, &new.max_connections),
+            ),
+            (
+                "content-server-credential",
+                secret(&old.content_server_credential) != secret(&new.content_server_credential),
+            ),
+            (
+                "shutdown-grace",
+                d(&old.shutdown_grace, &new.shutdown_grace),
+            ),
+            (
+                "metrics-listen",
+                d(&old.metrics_listen, &new.metrics_listen),
+            ),
+            ("log-format", d(&old.log_format, &new.log_format)),
+        ]
+        .into_iter()
+        .filter_map(|(k, differs)| differs.then_some(k))
+        .collect();
+        for key in &refused {
+            tracing::warn!(
+                key,
+                "reload: this key needs a restart; its running value stays"
+            );
+        }
+        tracing::info!(users = new.users.len(), partners = new.partners.len(), refused = ?refused, "MCData server configuration reloaded");
+        Ok(refused)
+    }
+
     /// Read the listener's certificate and key again (SIGHUP); on error the ones in use
     /// stay.
     pub fn reload_tls(&self) -> Result<(), crate::http::server_tls::ServerTlsError> {
@@ -164,7 +251,7 @@ impl FdServer {
             base: cfg.public_base(),
             events: Arc::new(Events::new(cfg.time_temp_data_waiting)),
             client: new_body_client(Duration::from_secs(5), client_tls),
-            dir,
+            dir: arc_swap::ArcSwap::from_pointee(dir),
             records,
             metrics,
             cfg,
@@ -196,26 +283,37 @@ impl FdServer {
         })
     }
 
+    /// The configuration it started with.
+    pub fn config(&self) -> &FdServerConfig {
+        &self.cfg
+    }
+
     /// The local user behind the request's bearer token.
-    pub(crate) fn user(&self, headers: &HeaderMap) -> Result<&FdUser, ApiError> {
+    pub(crate) fn user(&self, headers: &HeaderMap) -> Result<FdUser, ApiError> {
         let token = bearer(headers)?.ok_or_else(|| {
             ApiError::Unauthorized("this API needs `Authorization: Bearer <user token>`".into())
         })?;
         self.dir
+            .load()
             .user_by_token(token)
+            .cloned()
             .ok_or_else(|| ApiError::Forbidden("unknown user token".into()))
     }
 
     /// The partner system behind the request's agreement credential.
-    pub(crate) fn partner(&self, headers: &HeaderMap) -> Result<&FdPartner, ApiError> {
+    pub(crate) fn partner(&self, headers: &HeaderMap) -> Result<FdPartner, ApiError> {
         let token = bearer(headers)?.ok_or_else(|| {
             ApiError::Unauthorized(
                 "interconnection needs the agreement credential as a bearer token".into(),
             )
         })?;
-        self.dir.partner_by_credential(token).ok_or_else(|| {
-            ApiError::Forbidden("the credential matches no service agreement".into())
-        })
+        self.dir
+            .load()
+            .partner_by_credential(token)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::Forbidden("the credential matches no service agreement".into())
+            })
     }
 
     /// Send one binary message to a partner's MCData server.

@@ -835,3 +835,29 @@ async fn the_mcdata_server_closes_slow_clients() {
         "a half-sent head is closed after the header timeout"
     );
 }
+
+/// Issue "5 of 6": the MCData server reloads its users and partners (SIGHUP calls
+/// `reload`): a new token works at once and a removed one no longer does; a key that
+/// needs a restart keeps its running value and is named.
+#[tokio::test]
+async fn the_mcdata_server_reloads_users_and_partners() {
+    let t = two_systems(|_| {}, |_| {}).await;
+    let base = t.a.fd.base().to_string();
+    let events = |token: &'static str| {
+        let u = format!("{base}/fd/history?conversation_id=00000000-0000-0000-0000-000000000000");
+        async move {
+            crate::harness::get(&u, &[("authorization", &format!("Bearer {token}"))])
+                .await
+                .status
+        }
+    };
+    assert_eq!(events("tok-alice-a").await, StatusCode::OK);
+    assert_eq!(events("tok-dave-a-1").await, StatusCode::FORBIDDEN);
+    let mut cfg = t.a.fd.server.config().clone();
+    cfg.users = vec![user("dave@a", "tok-dave-a-1", true)];
+    cfg.time_temp_data_waiting = Duration::from_secs(7);
+    let refused = t.a.fd.reload(cfg).unwrap();
+    assert_eq!(refused, vec!["time-temp-data-waiting"]);
+    assert_eq!(events("tok-dave-a-1").await, StatusCode::OK);
+    assert_eq!(events("tok-alice-a").await, StatusCode::FORBIDDEN);
+}
