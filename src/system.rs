@@ -487,14 +487,70 @@ pub struct SystemArgs {
     /// Which log lines: RUST_LOG-style directives; RUST_LOG, when set, wins [default: info]
     #[arg(long, env = "MCDATA_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// Any key of the file, as SECTION.KEY=VALUE or KEY=VALUE (repeatable; in MCDATA_SET
+    /// separate them with ';'); VALUE is TOML (a number, true, "text") or else plain text.
+    /// Example: --set content-server.cache-max-ttl=1h --set fd-server.max-connections=500
+    #[arg(
+        long = "set",
+        env = "MCDATA_SET",
+        value_delimiter = ';',
+        value_name = "KEY=VALUE"
+    )]
+    pub set: Vec<String>,
+}
+
+/// The file's table with each `--set` applied.
+fn with_sets(mut table: toml::Table, sets: &[String]) -> Result<toml::Table, ConfigError> {
+    for set in sets {
+        let Some((path, value)) = set.split_once('=') else {
+            return Err(invalid("--set", format!("{set}: use SECTION.KEY=VALUE")));
+        };
+        let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        let mut parts: Vec<&str> = path.trim().split('.').collect();
+        let Some(key) = parts.pop().filter(|k| !k.is_empty()) else {
+            return Err(invalid("--set", format!("{set}: no key")));
+        };
+        let mut at = &mut table;
+        for section in parts {
+            let entry = at
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            at = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(invalid(
+                        "--set",
+                        format!("{set}: {section} is not a section"),
+                    ))
+                }
+            };
+        }
+        at.insert(key.to_string(), value);
+    }
+    Ok(table)
 }
 
 impl SystemArgs {
     /// Load the file (if any), apply the flags over it, and validate.
     pub fn resolve(&self) -> Result<SystemConfig, ConfigError> {
-        let mut cfg = match &self.config {
-            Some(path) => SystemConfig::load(path)?,
-            None => SystemConfig::default(),
+        let mut cfg = match (&self.config, self.set.is_empty()) {
+            (Some(path), true) => SystemConfig::load(path)?,
+            (None, true) => SystemConfig::default(),
+            (file, false) => {
+                let table = match file {
+                    Some(path) => crate::config::load_toml::<toml::Table>(path)?,
+                    None => toml::Table::new(),
+                };
+                let table = with_sets(table, &self.set)?;
+                let mut cfg: SystemConfig = toml::Value::Table(table)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| invalid("--set", e.to_string()))?;
+                cfg.content_server.read_secret_files()?;
+                cfg
+            }
         };
         macro_rules! over {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { cfg.$f = v.clone(); } )* };
@@ -826,5 +882,53 @@ mod tests {
             cfg.fd_server.time_temp_data_waiting
         );
         assert_eq!(back.partners[0].users, cfg.partners[0].users);
+    }
+
+    /// Issue "5 of 6": every key of a system file has a flag (`--set SECTION.KEY=VALUE`)
+    /// and a variable (`MCDATA_SET`), the keys inside its sections too.
+    #[test]
+    fn every_key_of_a_system_file_can_be_set_from_the_command_line() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: SystemArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("system.toml");
+        std::fs::write(
+            &file,
+            "system-id = \"A\"\n[content-server]\ncache-max-ttl = \"5m\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "x",
+            "--config",
+            file.to_str().unwrap(),
+            "--set",
+            "content-server.cache-max-ttl=1h",
+            "--set",
+            "fd-server.max-connections=500",
+            "--set",
+            "content-server.cache-max-bytes=2GiB",
+            "--set",
+            "store=file:///srv/mcdata",
+        ])
+        .unwrap();
+        let cfg = cli.args.resolve().unwrap();
+        assert_eq!(cfg.system_id, "A", "the file's keys stay");
+        assert_eq!(
+            cfg.content_server.cache_max_ttl,
+            std::time::Duration::from_secs(3600)
+        );
+        assert_eq!(cfg.content_server.cache_max_bytes, 2 << 30);
+        assert_eq!(cfg.fd_server.max_connections, 500);
+        assert_eq!(cfg.store, "file:///srv/mcdata");
+        // A key in the wrong place is refused as in the file.
+        let cli = Cli::try_parse_from(["x", "--set", "content-server.store=file:///x"]).unwrap();
+        let e = cli.args.resolve().unwrap_err().to_string();
+        assert!(e.contains("store"), "{e}");
+        let cli = Cli::try_parse_from(["x", "--set", "nonsense"]).unwrap();
+        assert!(cli.args.resolve().is_err());
     }
 }
