@@ -33,6 +33,9 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     /// Always 1, with the version as a label.
     pub build_info: IntGaugeVec,
+    /// The two latency histograms of each route seen so far, found without a lookup in
+    /// the vectors (per request).
+    route_timers: std::sync::Arc<arc_swap::ArcSwap<Vec<(&'static str, RouteTimers)>>>,
     /// Partner cache lookups by result: hit, miss (started a fill), coalesced (joined a fill), pass.
     pub cache_requests: IntCounterVec,
     /// Upstream fetches started (one per fill).
@@ -119,6 +122,7 @@ impl Metrics {
                 Opts::new("mcdata_build_info", "Always 1: the version that runs"),
                 &["version"],
             )?,
+            route_timers: Default::default(),
             requests: IntCounterVec::new(
                 Opts::new(
                     "mcdata_http_requests_total",
@@ -328,6 +332,36 @@ impl Metrics {
         // drop the output, which the scrape then shows as empty.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The latency histograms of one route.
+#[derive(Clone)]
+pub struct RouteTimers {
+    pub duration: Histogram,
+    pub time_to_first_byte: Histogram,
+}
+
+impl Metrics {
+    /// The latency histograms of `route` (a route name: a bounded set of constants).
+    pub fn route_timers(&self, route: &'static str) -> RouteTimers {
+        let known = self.route_timers.load();
+        if let Some((_, t)) = known.iter().find(|(r, _)| *r == route) {
+            return t.clone();
+        }
+        drop(known);
+        let timers = RouteTimers {
+            duration: self.request_duration.with_label_values(&[route]),
+            time_to_first_byte: self.time_to_first_byte.with_label_values(&[route]),
+        };
+        self.route_timers.rcu(|v| {
+            let mut v = (**v).clone();
+            if !v.iter().any(|(r, _)| *r == route) {
+                v.push((route, timers.clone()));
+            }
+            v
+        });
+        timers
     }
 }
 

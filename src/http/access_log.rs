@@ -46,8 +46,14 @@ impl RequestId {
 
     /// As a header value.
     pub fn header_value(self) -> HeaderValue {
-        HeaderValue::from_str(&crate::support::hex::to_hex(&self.0.to_be_bytes()))
-            .unwrap_or_else(|_| HeaderValue::from_static("-"))
+        // On every response: formatted on the stack, not through a String.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 16];
+        for (i, b) in self.0.to_be_bytes().iter().enumerate() {
+            buf[2 * i] = HEX[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX[usize::from(b & 15)];
+        }
+        HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("-"))
     }
 }
 

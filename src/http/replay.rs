@@ -61,7 +61,9 @@ impl Replay {
         via: &str,
     ) -> Replay {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-        let mut fixed = HeaderMap::with_capacity(fields.len() + 4);
+        // Room for what every response adds (Age, X-Cache, Cache-Status, X-Request-Id, a
+        // Content-Range): a clone keeps the index this size, so adding them never rehashes.
+        let mut fixed = HeaderMap::with_capacity(fields.len() + 12);
         let mut via_seen = Vec::new();
         for (name, value) in fields {
             let (Ok(name), Ok(value)) = (

@@ -104,9 +104,8 @@ impl<R: Routes> Handler for R {
                 .with_label_values(&[route, method_label(&method), status.as_str()])
                 .inc();
             let ttfb = started.elapsed();
-            m.time_to_first_byte
-                .with_label_values(&[route])
-                .observe(ttfb.as_secs_f64());
+            let timers = m.route_timers(route);
+            timers.time_to_first_byte.observe(ttfb.as_secs_f64());
             let record = access_log::Record {
                 started,
                 ttfb,
@@ -116,7 +115,7 @@ impl<R: Routes> Handler for R {
                 expected: access_log::expected_len(&method, &resp),
                 scope,
                 line,
-                duration: m.request_duration.with_label_values(&[route]),
+                duration: timers.duration,
             };
             resp.map(|b| Logged::new(b, record))
         })
@@ -356,7 +355,10 @@ impl<H: Handler> Connection<H> {
         let client = ClientAddr(self.peer);
         service_fn(move |mut req: Request<Incoming>| {
             let h = h.clone();
-            req.extensions_mut().insert(client);
+            // Only the access line reads it: no extension to allocate when it is off.
+            if access_log::enabled() {
+                req.extensions_mut().insert(client);
+            }
             if let Some(slot) = &slot {
                 req.extensions_mut().insert(slot.clone());
             }
