@@ -56,6 +56,28 @@ pub fn test_tls() -> rustls::ClientConfig {
     .clone()
 }
 
+/// The certificate the https server at `base` (`https://host:port` or `host:port`)
+/// presents, as DER.
+pub async fn served_certificate(base: &str) -> Vec<u8> {
+    let addr = base.trim_start_matches("https://");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(test_tls()));
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let s = connector.connect(name, tcp).await.unwrap();
+    s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+/// The first certificate of the TLS fixture `name` (`tests/fixtures/tls/<name>`), as DER.
+pub fn der_of(name: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(fixture(&format!("tls/{name}")))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
 /// An http and https client (see [`test_tls`]).
 pub fn client() -> mcdata::http::client::BodyClient {
     mcdata::http::client::new_body_client(Duration::from_secs(10), test_tls())

@@ -9,24 +9,6 @@ use crate::binary::{free_port, wait_up, Server};
 use crate::harness::*;
 use crate::origin::{Origin, Script};
 
-async fn served_certificate(addr: &str) -> Vec<u8> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(test_tls()));
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let s = connector.connect(name, tcp).await.unwrap();
-    s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
-}
-
-fn der_of(name: &str) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_file_iter(fixture(&format!("tls/{name}")))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .to_vec()
-}
-
 #[tokio::test]
 async fn sighup_reloads_the_certificate_and_keeps_a_running_download() {
     let dir = tempfile::tempdir().unwrap();

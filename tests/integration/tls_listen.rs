@@ -4,7 +4,6 @@
 //! certificate (mutual TLS, RFC 8446 §4.3.2 / §4.4.2) that chains to the peers' CA.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use http::StatusCode;
 use mcdata::http::server_tls::ClientAuth;
@@ -55,26 +54,6 @@ async fn a_partner_serves_https_misses_hits_and_ranges_byte_exact() {
     assert!(r.is_err(), "plain http to an https listener must fail");
 }
 
-/// The certificate the server at `base` presents, as DER.
-async fn served_certificate(base: &str) -> Vec<u8> {
-    let addr = base.trim_start_matches("https://").to_string();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(test_tls()));
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let s = connector.connect(name, tcp).await.unwrap();
-    s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
-}
-
-fn der_of(pem: &Path) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_file_iter(pem)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .to_vec()
-}
-
 /// A renewed certificate (the files replaced, as certbot does) is used for new
 /// connections after a reload (what SIGHUP calls); a reload of broken files keeps the
 /// certificate in use; the connections and the cache stay.
@@ -88,27 +67,21 @@ async fn a_renewed_certificate_is_taken_without_a_restart() {
     let url = origin.script("/kept", Script::new(data(100_000, 3)).cacheable());
     let p = partner_of(&origin, |c| https(c, &cert, &key)).await;
     assert_eq!(get(&p.via(&url), &[]).await.header("x-cache"), "MISS");
-    assert_eq!(
-        served_certificate(&p.base()).await,
-        der_of(&tls("server.pem"))
-    );
+    assert_eq!(served_certificate(&p.base()).await, der_of("server.pem"));
 
     std::fs::write(&cert, "not a certificate").unwrap();
     let e = p.running.as_ref().unwrap().reload_tls().unwrap_err();
     assert!(e.to_string().contains("cs.pem"), "{e}");
     assert_eq!(
         served_certificate(&p.base()).await,
-        der_of(&tls("server.pem")),
+        der_of("server.pem"),
         "a failed reload keeps the certificate in use"
     );
 
     std::fs::copy(tls("server2.pem"), &cert).unwrap();
     std::fs::copy(tls("server2.key"), &key).unwrap();
     p.running.as_ref().unwrap().reload_tls().unwrap();
-    assert_eq!(
-        served_certificate(&p.base()).await,
-        der_of(&tls("server2.pem"))
-    );
+    assert_eq!(served_certificate(&p.base()).await, der_of("server2.pem"));
     assert_eq!(
         get(&p.via(&url), &[]).await.header("x-cache"),
         "HIT",
