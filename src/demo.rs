@@ -215,6 +215,9 @@ async fn start_systems() -> Result<Demo, DemoError> {
             content_server: format!("http://{peer_cs}"),
             credential: cred.clone(),
             users: vec![peer_users.into()],
+            interconnect: Default::default(),
+            sip_next_hop: None,
+            sip_trusted_sources: Vec::new(),
         });
         c
     };

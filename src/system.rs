@@ -47,6 +47,13 @@ pub struct FdSection {
     #[serde(with = "crate::config::duration")]
     pub client_body_timeout: Duration,
     pub max_connections: usize,
+    /// SIP towards partner systems (see the MCData server's `sip-*` keys).
+    pub sip_listen: Option<SocketAddr>,
+    pub sip_tls_listen: Option<SocketAddr>,
+    pub sip_uri: Option<String>,
+    pub sip_tls_cert_file: Option<PathBuf>,
+    pub sip_tls_key_file: Option<PathBuf>,
+    pub sip_tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for FdSection {
@@ -64,6 +71,12 @@ impl Default for FdSection {
             client_header_timeout: d.client_header_timeout,
             client_body_timeout: d.client_body_timeout,
             max_connections: d.max_connections,
+            sip_listen: None,
+            sip_tls_listen: None,
+            sip_uri: None,
+            sip_tls_cert_file: None,
+            sip_tls_key_file: None,
+            sip_tls_ca_file: None,
         }
     }
 }
@@ -354,6 +367,12 @@ impl SystemConfig {
             content_server_credential_file: None,
             shutdown_grace: self.shutdown_grace,
             metrics_listen: None,
+            sip_listen: self.fd_server.sip_listen,
+            sip_tls_listen: self.fd_server.sip_tls_listen,
+            sip_uri: self.fd_server.sip_uri.clone(),
+            sip_tls_cert_file: self.fd_server.sip_tls_cert_file.clone(),
+            sip_tls_key_file: self.fd_server.sip_tls_key_file.clone(),
+            sip_tls_ca_file: self.fd_server.sip_tls_ca_file.clone(),
             log_format: self.log_format,
             log_level: self.log_level.clone(),
         }

@@ -48,6 +48,8 @@ mod scale_out;
 mod security;
 #[path = "integration/signals.rs"]
 mod signals;
+#[path = "integration/sip.rs"]
+mod sip;
 #[path = "integration/store_suite.rs"]
 mod store_suite;
 #[path = "integration/tls.rs"]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::directory::Whereabouts;
+use super::interconnect::{Outgoing, ONE_TO_ONE_FD};
 use super::records::{FileInfo, MessageRecord, Report};
 use super::FdServer;
 use crate::codec::{Disposition, DispositionRequest, FdNotification, FdSignalling, Payload};
@@ -242,7 +243,13 @@ impl FdServer {
                     bytes = bytes.len(),
                     "FD request forwarded to the partner MCData server (FD SIGNALLING PAYLOAD)"
                 );
-                self.send_to_partner(p, &r.to, bytes).await?;
+                let out = Outgoing {
+                    from: Some(&user.id),
+                    to: &r.to,
+                    request_type: Some(ONE_TO_ONE_FD),
+                    signalling: bytes,
+                };
+                self.send_to_partner(p, out).await?;
             }
         }
         self.metrics.fd_requests.with_label_values(&["sent"]).inc();
@@ -304,7 +311,13 @@ impl FdServer {
         let mut n = FdNotification::new(disposition, unix_now(), m.conversation_id, m.message_id);
         n.sender = Some(from.to_string());
         let bytes = n.encode().map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.send_to_partner(partner, &m.sender, bytes).await
+        let out = Outgoing {
+            from: Some(from),
+            to: &m.sender,
+            request_type: None,
+            signalling: bytes,
+        };
+        self.send_to_partner(partner, out).await
     }
 
     /// What the sender's server does with a notification (steps 9 and 16).

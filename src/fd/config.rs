@@ -75,7 +75,7 @@ impl TryFrom<FdUserToml> for FdUser {
 }
 
 /// A partner system (in a file, `credential` or `credential-file`, a file that holds it).
-#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case", try_from = "FdPartnerToml")]
 pub struct FdPartner {
     pub system_id: String,
@@ -88,6 +88,28 @@ pub struct FdPartner {
     pub credential: String,
     /// Users it serves: exact MCData IDs or `*@domain` patterns.
     pub users: Vec<String>,
+    /// How FD messages travel to and from it: `http` (`POST /interconnect`, the
+    /// credential as a bearer token) or `sip` (SIP MESSAGE, TS 24.282; then
+    /// `mcdata-server` is its PSI, a `sip:` or `sips:` URI).
+    pub interconnect: Interconnect,
+    /// SIP: where to send (the SIP core or gateway in between), `host:port`; default the
+    /// host and port of its PSI.
+    pub sip_next_hop: Option<String>,
+    /// SIP: the addresses (IP or CIDR) its requests may come from; default the address
+    /// of its next hop. With SIP over TLS, a client certificate valid for the PSI's host
+    /// name is trusted as well.
+    pub sip_trusted_sources: Vec<ipnet::IpNet>,
+}
+
+/// How FD messages travel between this MCData server and a partner's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interconnect {
+    /// `POST /interconnect` with the binary message (our own simpler transport).
+    #[default]
+    Http,
+    /// SIP MESSAGE with a multipart mcdata-info + mcdata-signalling body (TS 24.282).
+    Sip,
 }
 
 impl fmt::Debug for FdPartner {
@@ -98,6 +120,9 @@ impl fmt::Debug for FdPartner {
             .field("content_server", &self.content_server)
             .field("credential", &format_args!("{REDACTED}"))
             .field("users", &self.users)
+            .field("interconnect", &self.interconnect)
+            .field("sip_next_hop", &self.sip_next_hop)
+            .field("sip_trusted_sources", &self.sip_trusted_sources)
             .finish()
     }
 }
@@ -113,6 +138,11 @@ struct FdPartnerToml {
     credential_file: Option<PathBuf>,
     #[serde(default)]
     users: Vec<String>,
+    #[serde(default)]
+    interconnect: Interconnect,
+    sip_next_hop: Option<String>,
+    #[serde(default)]
+    sip_trusted_sources: Vec<ipnet::IpNet>,
 }
 
 impl TryFrom<FdPartnerToml> for FdPartner {
@@ -130,6 +160,8 @@ impl TryFrom<FdPartnerToml> for FdPartner {
                     ),
                 ))
             }
+            // Over SIP the SIP core authenticates the peer, not a bearer token.
+            (None, None) if p.interconnect == Interconnect::Sip => String::new(),
             (None, None) => {
                 return Err(invalid(
                     "partners.credential",
@@ -146,6 +178,9 @@ impl TryFrom<FdPartnerToml> for FdPartner {
             content_server: p.content_server,
             credential,
             users: p.users,
+            interconnect: p.interconnect,
+            sip_next_hop: p.sip_next_hop,
+            sip_trusted_sources: p.sip_trusted_sources,
         })
     }
 }
@@ -206,6 +241,19 @@ pub struct FdServerConfig {
     pub shutdown_grace: Duration,
     /// Serve `/metrics` on this separate listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// SIP towards partner systems (TS 24.282 over SIP-3): UDP and TCP on this address.
+    pub sip_listen: Option<SocketAddr>,
+    /// SIP over TLS on this address (with `sip-tls-cert-file` and `sip-tls-key-file`).
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// This MCData server's PSI: the From and P-Asserted-Identity of what it sends over
+    /// SIP; default `sip:mcdata-fd@<sip-listen>`.
+    pub sip_uri: Option<String>,
+    /// The certificate chain and key (PEM) of SIP over TLS, as server and as client.
+    pub sip_tls_cert_file: Option<std::path::PathBuf>,
+    pub sip_tls_key_file: Option<std::path::PathBuf>,
+    /// CA certificates (PEM) that partners' SIP TLS certificates chain to, as servers and
+    /// as clients; unset, the system's roots (and no client certificates are asked for).
+    pub sip_tls_ca_file: Option<std::path::PathBuf>,
     /// How log lines are written to stderr: `text` or `json`.
     pub log_format: LogFormat,
     /// Which log lines are written: `RUST_LOG`-style directives; `RUST_LOG`, when set,
@@ -241,6 +289,12 @@ impl Default for FdServerConfig {
             content_server_credential_file: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             metrics_listen: None,
+            sip_listen: None,
+            sip_tls_listen: None,
+            sip_uri: None,
+            sip_tls_cert_file: None,
+            sip_tls_key_file: None,
+            sip_tls_ca_file: None,
             log_format: LogFormat::Text,
             log_level: DEFAULT_LOG_LEVEL.into(),
         }
@@ -321,6 +375,7 @@ impl FdServerConfig {
                 ));
             }
         }
+        super::sip::settings::validate(self)?;
         for p in &self.partners {
             for (key, v) in [
                 ("partners.mcdata-server", &p.mcdata_server),
@@ -328,7 +383,7 @@ impl FdServerConfig {
             ] {
                 url::Url::parse(v).map_err(|e| invalid(key, format!("{v}: {e}")))?;
             }
-            if p.credential.len() < 8 {
+            if p.interconnect == Interconnect::Http && p.credential.len() < 8 {
                 return Err(invalid(
                     "partners.credential",
                     format!("credential of {} is shorter than 8 characters", p.system_id),
@@ -377,7 +432,8 @@ pub(crate) fn parse_fd_user(s: &str) -> Result<FdUser, String> {
 }
 
 /// `--partner SYSTEM_ID,MCDATA_SERVER_URI,CONTENT_SERVER_URI,CREDENTIAL[,USER...]`; the
-/// credential may be `@FILE`; users are MCData IDs or `*@domain` patterns.
+/// credential may be `@FILE`; users are MCData IDs or `*@domain` patterns. A `sip:` URI
+/// (the partner's PSI) means SIP interconnect; its credential may then be `-`.
 pub(crate) fn parse_partner(s: &str) -> Result<FdPartner, String> {
     let parts: Vec<&str> = s.split(',').collect();
     match parts.as_slice() {
@@ -385,12 +441,24 @@ pub(crate) fn parse_partner(s: &str) -> Result<FdPartner, String> {
             if [id, fd, cs, cred].iter().all(|p| !p.is_empty())
                 && users.iter().all(|u| !u.is_empty()) =>
         {
+            // A `sip:` or `sips:` MCData server URI is the partner's PSI: SIP interconnect.
+            let sip = fd.starts_with("sip:") || fd.starts_with("sips:");
             Ok(FdPartner {
                 system_id: id.to_string(),
                 mcdata_server: fd.to_string(),
                 content_server: cs.to_string(),
-                credential: inline_secret("--partner credential", cred)?,
+                credential: match (sip, *cred) {
+                    (true, "-") => String::new(),
+                    _ => inline_secret("--partner credential", cred)?,
+                },
                 users: users.iter().map(|u| u.to_string()).collect(),
+                interconnect: if sip {
+                    Interconnect::Sip
+                } else {
+                    Interconnect::Http
+                },
+                sip_next_hop: None,
+                sip_trusted_sources: Vec::new(),
             })
         }
         _ => Err(format!(
@@ -493,6 +561,24 @@ pub struct FdServerArgs {
     /// Also serve /metrics on this address [default: none]
     #[arg(long, env = "MCDATA_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// SIP towards partner systems: UDP and TCP on this address [default: none]
+    #[arg(long, env = "MCDATA_SIP_LISTEN")]
+    pub sip_listen: Option<SocketAddr>,
+    /// SIP over TLS on this address [default: none]
+    #[arg(long, env = "MCDATA_SIP_TLS_LISTEN")]
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// This server's PSI, the From of what it sends over SIP [default: sip:mcdata-fd@SIP_LISTEN]
+    #[arg(long, env = "MCDATA_SIP_URI")]
+    pub sip_uri: Option<String>,
+    /// Certificate chain (PEM) of SIP over TLS, as server and client
+    #[arg(long, env = "MCDATA_SIP_TLS_CERT_FILE")]
+    pub sip_tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --sip-tls-cert-file
+    #[arg(long, env = "MCDATA_SIP_TLS_KEY_FILE")]
+    pub sip_tls_key_file: Option<PathBuf>,
+    /// CA certificates (PEM) partners' SIP TLS certificates chain to
+    #[arg(long, env = "MCDATA_SIP_TLS_CA_FILE")]
+    pub sip_tls_ca_file: Option<PathBuf>,
     /// Log line format on stderr [default: text]
     #[arg(long, value_enum, env = "MCDATA_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -536,7 +622,13 @@ impl FdServerArgs {
             tls_cert_file,
             tls_key_file,
             tls_client_ca_file,
-            metrics_listen
+            metrics_listen,
+            sip_listen,
+            sip_tls_listen,
+            sip_uri,
+            sip_tls_cert_file,
+            sip_tls_key_file,
+            sip_tls_ca_file
         );
         override_secret(
             "content-server-credential",

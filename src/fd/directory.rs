@@ -3,7 +3,7 @@
 
 use crate::config::ConfigError;
 
-use super::config::{FdPartner, FdServerConfig, FdUser};
+use super::config::{FdPartner, FdServerConfig, FdUser, Interconnect};
 
 /// Where a recipient receives MCData service.
 #[derive(Debug, Clone, Copy)]
@@ -40,8 +40,19 @@ impl Directory {
         self.users.iter().find(|u| ct_eq(&u.token, token))
     }
 
+    /// The HTTP partner whose agreement credential this is (SIP partners have none).
     pub fn partner_by_credential(&self, cred: &str) -> Option<&FdPartner> {
-        self.partners.iter().find(|p| ct_eq(&p.credential, cred))
+        self.partners
+            .iter()
+            .filter(|p| p.interconnect == Interconnect::Http && !p.credential.is_empty())
+            .find(|p| ct_eq(&p.credential, cred))
+    }
+
+    /// The SIP partners, for matching an incoming SIP request to one.
+    pub fn sip_partners(&self) -> impl Iterator<Item = &FdPartner> {
+        self.partners
+            .iter()
+            .filter(|p| p.interconnect == Interconnect::Sip)
     }
 
     pub fn partner(&self, system: &str) -> Option<&FdPartner> {

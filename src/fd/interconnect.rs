@@ -21,6 +21,21 @@ use crate::step;
 use crate::support::origin::{prefixed, same_origin};
 use crate::support::time::unix_now;
 
+/// `request-type` of an FD request between systems (TS 24.282 D.1, mcdata-info).
+pub(crate) const ONE_TO_ONE_FD: &str = "one-to-one-fd";
+
+/// One FD message for a partner system, whichever way it travels.
+pub(crate) struct Outgoing<'a> {
+    /// The MCData ID of the user it is from, if a user's.
+    pub from: Option<&'a str>,
+    /// The MCData ID of the user it is for.
+    pub to: &'a str,
+    /// [`ONE_TO_ONE_FD`] for an FD request; none for notifications.
+    pub request_type: Option<&'static str>,
+    /// The binary FD message (TS 24.282 clause 15).
+    pub signalling: Vec<u8>,
+}
+
 fn accepted(what: &str) -> Response<Body> {
     body::json(StatusCode::ACCEPTED, &serde_json::json!({"accepted": what}))
 }
@@ -57,7 +72,21 @@ impl FdServer {
             .map(str::to_string)
             .ok_or_else(|| ApiError::BadRequest("X-Mcdata-Recipient is missing".into()))?;
         let bytes = self.read_body(req, 64 * 1024).await?;
-        let msg = codec::decode(&bytes).map_err(|e| {
+        self.on_interconnect(&partner, &recipient, &bytes)
+            .await
+            .map(accepted)
+    }
+
+    /// The one dispatch of an FD message from a partner system, whichever way it came
+    /// (`POST /interconnect` or a SIP MESSAGE): decode, then steps 5, 9 and 16 or a
+    /// network notification. Returns what it was.
+    pub(crate) async fn on_interconnect(
+        &self,
+        partner: &super::config::FdPartner,
+        recipient: &str,
+        bytes: &[u8],
+    ) -> Result<&'static str, ApiError> {
+        let msg = codec::decode(bytes).map_err(|e| {
             self.metrics
                 .fd_messages
                 .with_label_values(&["in", "undecodable"])
@@ -70,12 +99,12 @@ impl FdServer {
             .inc();
         match msg {
             Message::Signalling(m) => {
-                self.incoming_request(&partner, &recipient, m, bytes.len())
+                self.incoming_request(partner, recipient, m, bytes.len())
                     .await
             }
-            Message::Notification(n) => self.incoming_notification(&partner, &recipient, n).await,
+            Message::Notification(n) => self.incoming_notification(partner, recipient, n).await,
             Message::NetworkNotification(n) => {
-                self.incoming_network_notification(&partner, &recipient, n)
+                self.incoming_network_notification(partner, recipient, n)
             }
         }
     }
@@ -87,7 +116,7 @@ impl FdServer {
         recipient: &str,
         mut m: FdSignalling,
         len: usize,
-    ) -> Result<Response<Body>, ApiError> {
+    ) -> Result<&'static str, ApiError> {
         let dir = self.dir.load_full();
         let Some(Whereabouts::Local(user)) = dir.locate(recipient) else {
             return Err(ApiError::NotFound(format!(
@@ -106,6 +135,15 @@ impl FdServer {
                 "the file URL is not on the content server of system {} ({})",
                 partner.system_id, partner.content_server
             )));
+        }
+        // The same FD request again (a new transaction after a lost answer, or a
+        // retried POST): answered as before, delivered once.
+        if self
+            .records
+            .message(&m.message_id)
+            .is_some_and(|r| r.sender_system == partner.system_id && r.recipient == user.id)
+        {
+            return Ok("fd-request");
         }
         let prefixed = prefixed(&self.cfg.content_server, &original);
         m.set_file_url(&prefixed);
@@ -136,7 +174,7 @@ impl FdServer {
         self.records.put_message(record.clone()).await?;
         step!(5, "partner MCData server", to = user.id, from = sender, bytes_in = len, bytes_rewritten = rewritten, url = prefixed, "FD request delivered to MCData client 2, FILEURL prefixed with the partner content server URI");
         self.deliver(&user.id, "fd-request", request_event(&record));
-        Ok(accepted("fd-request"))
+        Ok("fd-request")
     }
 
     /// Steps 9 and 16 on the primary side.
@@ -145,7 +183,7 @@ impl FdServer {
         partner: &super::config::FdPartner,
         recipient: &str,
         n: FdNotification,
-    ) -> Result<Response<Body>, ApiError> {
+    ) -> Result<&'static str, ApiError> {
         let m = self
             .records
             .message(&n.message_id)
@@ -162,7 +200,7 @@ impl FdServer {
             })?;
         let from = n.sender.clone().unwrap_or_else(|| m.recipient.clone());
         self.on_notification(&m, n.disposition, &from).await?;
-        Ok(accepted("fd-notification"))
+        Ok("fd-notification")
     }
 
     fn incoming_network_notification(
@@ -170,7 +208,7 @@ impl FdServer {
         partner: &super::config::FdPartner,
         recipient: &str,
         n: FdNetworkNotification,
-    ) -> Result<Response<Body>, ApiError> {
+    ) -> Result<&'static str, ApiError> {
         let m = self
             .records
             .message(&n.message_id)
@@ -183,7 +221,7 @@ impl FdServer {
             "network-notification",
             serde_json::json!({"message_id": m.message_id, "conversation_id": m.conversation_id, "kind": kind_name(n.kind), "file_url": m.delivered_url}),
         );
-        Ok(accepted("fd-network-notification"))
+        Ok("fd-network-notification")
     }
 
     /// A file of our content server is no longer available: tell every recipient of an FD
@@ -206,7 +244,15 @@ impl FdServer {
                 FdNetworkNotification::new(kind, unix_now(), m.conversation_id, m.message_id);
             n.payload = Some(Payload::file_url(&m.file_url));
             let result = match n.encode() {
-                Ok(bytes) => self.send_to_partner(partner, &m.recipient, bytes).await,
+                Ok(bytes) => {
+                    let out = Outgoing {
+                        from: None,
+                        to: &m.recipient,
+                        request_type: None,
+                        signalling: bytes,
+                    };
+                    self.send_to_partner(partner, out).await
+                }
                 Err(e) => Err(ApiError::Internal(e.to_string())),
             };
             match result {

@@ -3,7 +3,7 @@
 //!
 //! Clients use the JSON API in [`client_api`] (documented in `docs/fd-api.md`); MCData
 //! servers of partner systems exchange the 3GPP binary messages of [`crate::codec`] through
-//! [`interconnect`]. [`events`] carries everything to clients as server-sent events;
+//! [`interconnect`], over HTTP or SIP ([`sip`]). [`events`] carries everything to clients as server-sent events;
 //! [`records`] remembers requests and reports.
 
 pub mod client_api;
@@ -13,6 +13,8 @@ pub mod events;
 pub mod interconnect;
 pub mod records;
 mod removals;
+pub(crate) mod sip;
+pub(crate) mod sip_body;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,6 +60,8 @@ pub enum FdStartError {
     Tls(#[from] crate::http::client::TlsSetupError),
     #[error("tls-cert-file: {0}")]
     ServerTls(#[from] crate::http::server_tls::ServerTlsError),
+    #[error(transparent)]
+    Sip(#[from] sip::SipError),
 }
 
 /// One MCData server.
@@ -70,6 +74,8 @@ pub struct FdServer {
     pub(crate) events: Arc<Events>,
     pub(crate) client: BodyClient,
     pub(crate) metrics: Metrics,
+    /// The SIP interface towards partner systems, when `sip-listen` is set.
+    pub(crate) sip: Option<Arc<sip::SipInterface>>,
 }
 
 /// A running MCData server.
@@ -155,6 +161,24 @@ impl RunningFd {
                 d(&old.metrics_listen, &new.metrics_listen),
             ),
             ("log-format", d(&old.log_format, &new.log_format)),
+            ("sip-listen", d(&old.sip_listen, &new.sip_listen)),
+            (
+                "sip-tls-listen",
+                d(&old.sip_tls_listen, &new.sip_tls_listen),
+            ),
+            ("sip-uri", d(&old.sip_uri, &new.sip_uri)),
+            (
+                "sip-tls-cert-file",
+                d(&old.sip_tls_cert_file, &new.sip_tls_cert_file),
+            ),
+            (
+                "sip-tls-key-file",
+                d(&old.sip_tls_key_file, &new.sip_tls_key_file),
+            ),
+            (
+                "sip-tls-ca-file",
+                d(&old.sip_tls_ca_file, &new.sip_tls_ca_file),
+            ),
         ]
         .into_iter()
         .filter_map(|(k, differs)| differs.then_some(k))
@@ -172,6 +196,9 @@ impl RunningFd {
     /// Read the listener's certificate and key again (SIGHUP); on error the ones in use
     /// stay.
     pub fn reload_tls(&self) -> Result<(), crate::http::server_tls::ServerTlsError> {
+        if let Some(sip) = &self.server.sip {
+            sip.reload_tls()?;
+        }
         match &self.tls {
             Some(t) => t.reload(),
             None => Ok(()),
@@ -188,6 +215,9 @@ impl RunningFd {
             w.abort();
         }
         self.server.events.close_streams();
+        if let Some(sip) = &self.server.sip {
+            sip.shutdown();
+        }
         self.handle
             .shutdown_within(self.server.cfg.shutdown_grace)
             .await;
@@ -247,7 +277,9 @@ impl FdServer {
         let client_tls = tls_from_file(cfg.tls_ca_file.as_deref())?;
         let records = Records::new(store);
         let (messages, reports) = records.load().await?;
+        let sip = sip::SipInterface::start(&cfg).await?;
         let server = Arc::new(FdServer {
+            sip: sip.as_ref().map(|(s, _)| s.clone()),
             base: cfg.public_base(),
             events: Arc::new(Events::new(cfg.time_temp_data_waiting)),
             client: new_body_client(Duration::from_secs(5), client_tls),
@@ -257,6 +289,9 @@ impl FdServer {
             cfg,
         });
         tracing::info!(system = server.cfg.system_id, %addr, messages, reports, users = server.cfg.users.len(), partners = server.cfg.partners.len(), "MCData server started");
+        if let Some((iface, incoming)) = sip {
+            tokio::spawn(sip::inbound::serve(server.clone(), iface, incoming));
+        }
         let watch = tls.as_ref().map(|t| t.spawn_watch(Duration::from_secs(10)));
         let handle = server::spawn_with(
             listener,
@@ -316,13 +351,36 @@ impl FdServer {
             })
     }
 
-    /// Send one binary message to a partner's MCData server.
+    /// Send one FD message to a partner's MCData server, over SIP or HTTP as its
+    /// `interconnect` says.
     pub(crate) async fn send_to_partner(
         &self,
         partner: &FdPartner,
-        recipient: &str,
-        bytes: Vec<u8>,
+        out: interconnect::Outgoing<'_>,
     ) -> Result<(), ApiError> {
+        let result = match (partner.interconnect, &self.sip) {
+            (config::Interconnect::Http, _) => self.post_to_partner(partner, out).await,
+            (config::Interconnect::Sip, Some(sip)) => sip.send(partner, out).await,
+            (config::Interconnect::Sip, None) => Err(ApiError::Internal(format!(
+                "partner {} is reached over SIP but sip-listen is unset",
+                partner.system_id
+            ))),
+        };
+        let label = if result.is_ok() { "ok" } else { "refused" };
+        self.metrics
+            .fd_messages
+            .with_label_values(&["out", label])
+            .inc();
+        result
+    }
+
+    /// `POST /interconnect` to an HTTP partner.
+    async fn post_to_partner(
+        &self,
+        partner: &FdPartner,
+        out: interconnect::Outgoing<'_>,
+    ) -> Result<(), ApiError> {
+        let (recipient, bytes) = (out.to, out.signalling);
         let url = format!(
             "{}/interconnect",
             partner.mcdata_server.trim_end_matches('/')
@@ -353,16 +411,8 @@ impl FdServer {
             })?;
         let status = resp.status();
         if status.is_success() {
-            self.metrics
-                .fd_messages
-                .with_label_values(&["out", "ok"])
-                .inc();
             return Ok(());
         }
-        self.metrics
-            .fd_messages
-            .with_label_values(&["out", "refused"])
-            .inc();
         let text = resp
             .into_body()
             .collect()

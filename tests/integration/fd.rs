@@ -97,6 +97,7 @@ pub async fn two_systems_with(
         content_server: format!("http://{}", addr(&csb)),
         credential: CRED.into(),
         users: vec!["*@b".into()],
+        ..Default::default()
     }];
     let mut b = SystemConfig {
         system_id: "B".into(),
@@ -113,6 +114,7 @@ pub async fn two_systems_with(
         content_server: format!("http://{}", addr(&csa)),
         credential: CRED.into(),
         users: vec!["*@a".into()],
+        ..Default::default()
     }];
     tweak_a(&mut a);
     tweak_b(&mut b);
