@@ -50,6 +50,8 @@ mod security;
 mod signals;
 #[path = "integration/sip.rs"]
 mod sip;
+#[path = "integration/sipp.rs"]
+mod sipp;
 #[path = "integration/store_suite.rs"]
 mod store_suite;
 #[path = "integration/tls.rs"]
