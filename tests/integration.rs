@@ -20,6 +20,8 @@ mod coalescing;
 mod disk_full;
 #[path = "integration/fd.rs"]
 mod fd;
+#[path = "integration/fd_metadata.rs"]
+mod fd_metadata;
 #[path = "integration/file_names.rs"]
 mod file_names;
 #[path = "integration/http_cache.rs"]

@@ -7,6 +7,11 @@
 //! is optional, and lines with unknown keys are ignored. A non-blank line without a colon,
 //! a repeated known key, a CR inside a line or a `size` that is not a decimal `u64` is an
 //! error. Values that contain CR or LF cannot be encoded.
+//!
+//! `file-availability` is kept as sent: seconds, or a date. The date form this crate
+//! writes ([`FileMetadata::availability_until`]) is RFC 3339 UTC to the second
+//! (`2030-01-01T00:00:00Z`): an end of availability that stays true however long the
+//! message travels or waits.
 
 use super::error::CodecError;
 use super::ie;
@@ -24,7 +29,8 @@ pub struct FileMetadata {
     pub sha256: Option<String>,
     /// `file-date`: the file's date, as sent.
     pub file_date: Option<String>,
-    /// `file-availability`: seconds or an ISO date string, as sent.
+    /// `file-availability`: seconds or an ISO 8601 date string, as sent (see
+    /// [`FileMetadata::availability_until`] for the date form).
     pub file_availability: Option<String>,
     /// `file-description`: free text.
     pub file_description: Option<String>,
@@ -39,6 +45,30 @@ const FILE_AVAILABILITY: &str = "file-availability";
 const FILE_DESCRIPTION: &str = "file-description";
 
 impl FileMetadata {
+    /// The `file-availability` value of a file available until `unix_secs` (seconds since
+    /// the epoch): that time in RFC 3339 UTC, to the second (`2030-01-01T00:00:00Z`).
+    pub fn availability_until(unix_secs: u64) -> String {
+        // Howard Hinnant's civil-from-days; no overflow for any u64 (the day count is
+        // below 2^48). Years past 9999 get more digits, as RFC 3339 cannot express them.
+        let days = (unix_secs / 86_400) as i64;
+        let rem = unix_secs % 86_400;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
     /// The text coding of this metadata (see the module doc).
     pub fn to_text(&self) -> Result<String, CodecError> {
         let size = self.size.map(|s| s.to_string());
@@ -171,6 +201,27 @@ mod tests {
                 .as_bytes()
                 .to_vec()
         );
+        assert_eq!(FileMetadata::decode_value(&value), Ok(m));
+    }
+
+    #[test]
+    fn availability_dates() {
+        let at = FileMetadata::availability_until;
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_825_600), "2000-02-29T12:00:00Z");
+        assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(at(4_102_444_800), "2100-01-01T00:00:00Z");
+        assert_eq!(at(253_402_300_799), "9999-12-31T23:59:59Z");
+        // Beyond RFC 3339's years: more digits, no panic.
+        assert!(at(u64::MAX).ends_with('Z'));
+        // It travels in the IE like any other value.
+        let m = FileMetadata {
+            file_availability: Some(at(1_700_000_000)),
+            ..FileMetadata::default()
+        };
+        let value = m.encode_value().unwrap();
+        assert_eq!(value, b"file-availability: 2023-11-14T22:13:20Z\n".to_vec());
         assert_eq!(FileMetadata::decode_value(&value), Ok(m));
     }
 

@@ -3,6 +3,7 @@
 //! download history (steps 15, 16).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -13,11 +14,13 @@ use super::directory::Whereabouts;
 use super::interconnect::{Outgoing, ONE_TO_ONE_FD};
 use super::records::{FileInfo, MessageRecord, Report};
 use super::FdServer;
-use crate::codec::{Disposition, DispositionRequest, FdNotification, FdSignalling, Payload};
+use crate::codec::{
+    Disposition, DispositionRequest, FdNotification, FdSignalling, FileMetadata, Payload,
+};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
 use crate::step;
-use crate::support::time::unix_now;
+use crate::support::time::{unix, unix_now};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +63,41 @@ pub(crate) fn request_event(m: &MessageRecord) -> serde_json::Value {
     })
 }
 
+/// Whether a metadata field is absent or holds only whitespace.
+fn blank(field: &Option<String>) -> bool {
+    field.as_deref().is_none_or(|v| v.trim().is_empty())
+}
+
+/// Until when (Unix seconds) the file of a content server's answer is available: its
+/// `Expires`, where the primary puts the end of the file's availability to the second,
+/// else `Cache-Control: max-age` counted from `Date` (from `now` without one; a
+/// `max-age` is rounded down, so this may be up to a second early). `None` when the
+/// answer says neither, or nothing readable.
+fn available_until(h: &http::HeaderMap, now: SystemTime) -> Option<u64> {
+    let date = |name: http::HeaderName| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
+    };
+    if let Some(expires) = date(http::header::EXPIRES) {
+        return Some(unix(expires));
+    }
+    let max_age = h
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|directive| {
+            let (k, v) = directive.split_once('=')?;
+            if !k.trim().eq_ignore_ascii_case("max-age") {
+                return None;
+            }
+            v.trim().trim_matches('"').parse::<u64>().ok()
+        })?;
+    let from = date(http::header::DATE).unwrap_or(now);
+    Some(unix(from).saturating_add(max_age))
+}
+
 fn disposition_name(d: Disposition) -> &'static str {
     match d {
         Disposition::Accepted => "accepted",
@@ -78,8 +116,9 @@ impl FdServer {
 
     /// What the own content server says of the file at `url` (a HEAD with the sender's
     /// credentials), when the URL is on it: size, type and sha-256 override what the
-    /// client claimed; its file name (`Content-Disposition`, `filename*` included) is taken
-    /// when the client gave none.
+    /// client claimed; its file name (`Content-Disposition`, `filename*` included) and the
+    /// end of its availability ([`available_until`], as an RFC 3339 date) are taken when
+    /// the client gave none (or a blank one).
     async fn own_file_info(
         &self,
         url: &str,
@@ -121,8 +160,12 @@ impl FdServer {
                 if info.content_type.is_none() {
                     info.content_type = text("content-type");
                 }
-                if info.name.is_none() {
+                if blank(&info.name) {
                     info.name = crate::http::disposition::file_name_of(h);
+                }
+                if blank(&info.availability) {
+                    info.availability =
+                        available_until(h, SystemTime::now()).map(FileMetadata::availability_until);
                 }
                 Ok(())
             }
@@ -444,5 +487,71 @@ impl FdServer {
             StatusCode::OK,
             &serde_json::json!({"reports": reports}),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::time::from_unix;
+
+    fn headers(lines: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in lines {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn availability_from_expires_then_max_age() {
+        let now = from_unix(NOW);
+        let until = |lines: &[(&str, &str)]| available_until(&headers(lines), now);
+        // What the primary sends: Expires is exact, max-age rounded down.
+        assert_eq!(
+            until(&[
+                ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                ("expires", "Wed, 15 Nov 2023 00:13:20 GMT"),
+                ("cache-control", "max-age=7199"),
+            ]),
+            Some(NOW + 7200)
+        );
+        // Without Expires (or with one that is not a date): max-age from Date ...
+        assert_eq!(
+            until(&[
+                ("date", "Tue, 14 Nov 2023 22:13:10 GMT"),
+                ("expires", "0"),
+                ("cache-control", "public, MAX-AGE=\"60\""),
+            ]),
+            Some(NOW - 10 + 60)
+        );
+        // ... in any Cache-Control line, and from now without a Date.
+        assert_eq!(
+            until(&[
+                ("cache-control", "no-transform"),
+                ("cache-control", "max-age=5")
+            ]),
+            Some(NOW + 5)
+        );
+        assert_eq!(
+            until(&[("cache-control", "max-age=18446744073709551615")]),
+            Some(u64::MAX)
+        );
+        // Nothing to go by.
+        assert_eq!(until(&[]), None);
+        assert_eq!(until(&[("cache-control", "no-store")]), None);
+        assert_eq!(until(&[("cache-control", "max-age=-1")]), None);
+    }
+
+    #[test]
+    fn blank_fields_count_as_absent() {
+        assert!(blank(&None));
+        assert!(blank(&Some(" \t".into())));
+        assert!(!blank(&Some("a".into())));
     }
 }

@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use crate::storage::{BlobStore, StoreError};
 
-/// File metadata as clients send and see it.
+/// File metadata as clients send and see it, and as the Metadata IE of an FD SIGNALLING
+/// PAYLOAD carries it ([`crate::codec::FileMetadata`]). For a file on the own content
+/// server, the primary MCData server fills in what the client left out (see
+/// `client_api`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileInfo {
     pub name: Option<String>,
@@ -19,6 +22,9 @@ pub struct FileInfo {
     #[serde(rename = "type")]
     pub content_type: Option<String>,
     pub sha256: Option<String>,
+    /// `file-availability`: as the client sent it (seconds, or a date), or, filled in by
+    /// the primary MCData server, the end of the file's availability in RFC 3339 UTC
+    /// ([`crate::codec::FileMetadata::availability_until`]).
     pub availability: Option<String>,
 }
 
