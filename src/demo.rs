@@ -15,7 +15,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
 use crate::client::{EventStream, FdEvent, FileInfo, HistoryQuery, McDataClient, SendFd};
-use crate::fd::config::{FdPartner, FdUser};
+use crate::fd::config::{FdPartner, FdUser, Interconnect};
 use crate::system::{RunningSystem, SystemConfig, SystemError};
 
 /// Options of `mcdata demo`.
@@ -30,6 +30,10 @@ pub struct DemoArgs {
     /// Distribute this file instead of a generated one. Example: --file ./photo.jpg
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// How the two MCData servers talk: `http` (POST /interconnect) or `sip` (SIP
+    /// MESSAGE over UDP, TS 24.282; the first line of each SIP message is printed).
+    #[arg(long, value_enum, default_value = "http")]
+    pub interconnect: Interconnect,
 }
 
 /// Why the demo could not run (a failed check is not an error: it is reported).
@@ -103,7 +107,20 @@ impl Visit for StepFields {
 
 impl<S: tracing::Subscriber> Layer<S> for StepPrinter {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        if event.metadata().target() != "mcdata::steps" {
+        let target = event.metadata().target();
+        if target == "mcdata::sip" {
+            // The first line of a SIP message sent or received between the systems.
+            let mut f = StepFields::default();
+            event.record(&mut f);
+            let what = if f.extra.is_empty() {
+                f.message
+            } else {
+                format!("{} ({})", f.message, f.extra.trim())
+            };
+            print_step("sip", &f.actor, &what);
+            return;
+        }
+        if target != "mcdata::steps" {
             return;
         }
         let mut f = StepFields::default();
@@ -174,7 +191,19 @@ struct Demo {
     dir: PathBuf,
 }
 
-async fn start_systems() -> Result<Demo, DemoError> {
+/// A port free for UDP and TCP at once on 127.0.0.1 (SIP listens on both).
+fn sip_port() -> Result<u16, DemoError> {
+    for _ in 0..20 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let port = udp.local_addr()?.port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(DemoError::Timeout("no free SIP port".into()))
+}
+
+async fn start_systems(interconnect: Interconnect) -> Result<Demo, DemoError> {
     let dir = std::env::temp_dir().join(format!("mcdata-demo-{}", token()));
     let ls: Vec<TcpListener> = {
         let mut v = Vec::new();
@@ -186,6 +215,16 @@ async fn start_systems() -> Result<Demo, DemoError> {
     let addr = |i: usize| ls[i].local_addr();
     let (cs_a, fd_a, cs_b, fd_b) = (addr(0)?, addr(1)?, addr(2)?, addr(3)?);
     let (tok_a, tok_b, cred) = (token(), token(), token());
+    let sip_ports = match interconnect {
+        Interconnect::Sip => Some((sip_port()?, sip_port()?)),
+        Interconnect::Http => None,
+    };
+    let sip_of = |id: &str| {
+        sip_ports.map(|(a, b)| {
+            let port = if id == "A" { a } else { b };
+            (port, format!("sip:mcdata-fd@127.0.0.1:{port}"))
+        })
+    };
     let system = |id: &str,
                   cs,
                   fd,
@@ -215,10 +254,16 @@ async fn start_systems() -> Result<Demo, DemoError> {
             content_server: format!("http://{peer_cs}"),
             credential: cred.clone(),
             users: vec![peer_users.into()],
-            interconnect: Default::default(),
-            sip_next_hop: None,
-            sip_trusted_sources: Vec::new(),
+            ..Default::default()
         });
+        if let (Some((port, uri)), Some((_, peer_uri))) = (sip_of(id), sip_of(peer)) {
+            c.fd_server.sip_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+            c.fd_server.sip_uri = Some(uri);
+            for p in &mut c.partners {
+                p.interconnect = Interconnect::Sip;
+                p.mcdata_server = peer_uri.clone();
+            }
+        }
         c
     };
     let ca = system(
@@ -264,7 +309,7 @@ async fn start_systems() -> Result<Demo, DemoError> {
 /// Run the demo; `Ok(true)` when every check held.
 pub async fn run(args: DemoArgs) -> Result<bool, DemoError> {
     START.get_or_init(Instant::now);
-    let d = start_systems().await?;
+    let d = start_systems(args.interconnect).await?;
     println!(
         "system A: content server {}  MCData server {}  user alice@a.example",
         d.a.content.base(),

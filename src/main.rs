@@ -124,7 +124,7 @@ fn init_logs(level: &str, format: LogFormat) -> LogLevel {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(quiet_sip_stack(level)));
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let text = (format == LogFormat::Text).then(|| {
         tracing_subscriber::fmt::layer()
@@ -146,12 +146,22 @@ fn init_logs(level: &str, format: LogFormat) -> LogLevel {
     handle
 }
 
+/// `level`, with rsipstack at `warn` unless `level` names it: at `info` the SIP stack
+/// logs every datagram with its bytes.
+fn quiet_sip_stack(level: &str) -> String {
+    if level.contains("rsipstack") {
+        level.to_string()
+    } else {
+        format!("{level},rsipstack=warn")
+    }
+}
+
 /// Apply a reloaded `log-level` (unless `RUST_LOG` rules).
 fn set_log_level(handle: &LogLevel, level: &str) {
     if std::env::var_os("RUST_LOG").is_some() {
         return;
     }
-    match tracing_subscriber::EnvFilter::try_new(level) {
+    match tracing_subscriber::EnvFilter::try_new(quiet_sip_stack(level)) {
         Ok(f) => {
             if handle.reload(f).is_ok() {
                 tracing::info!(level, "log level reloaded");

@@ -729,6 +729,7 @@ async fn the_demo_runs_and_every_check_holds() {
         keep_running: false,
         size: 256 * 1024,
         file: None,
+        interconnect: mcdata::fd::config::Interconnect::Http,
     };
     assert!(
         mcdata::demo::run(args).await.expect("demo ran"),

@@ -46,14 +46,14 @@ pub(crate) fn mcdata_id(uri: &str) -> String {
 async fn handle(server: Arc<FdServer>, sip: Arc<SipInterface>, mut tx: Transaction) {
     let method = tx.original.method;
     let line = format!("{} {} SIP/2.0", method, tx.original.uri);
-    tracing::info!(target: "mcdata::sip", "{line}");
+    tracing::info!(target: "mcdata::sip", actor = "SIP request received", "{line}");
     let (status, mut headers) = match answer(&server, &sip, &tx).await {
         Ok(what) => {
             tracing::debug!(target: "mcdata::sip", what, "answered 200");
             (200, Vec::new())
         }
         Err(r) => {
-            tracing::info!(target: "mcdata::sip", status = r.status, reason = r.text, "{line} refused");
+            tracing::info!(target: "mcdata::sip", actor = "SIP request refused", status = r.status, reason = r.text, "{line}");
             (
                 r.status,
                 vec![Header::Warning(r.warning(&sip.agent).into())],

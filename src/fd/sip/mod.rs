@@ -90,7 +90,17 @@ impl SipInterface {
         if let Some(client) = listeners::client_tls(cfg)? {
             transport.set_tls_config(client);
         }
+        let our_uri = settings::our_uri(cfg).unwrap_or_else(|| format!("sip:mcdata-fd@{local}"));
+        let agent = settings::parse_sip_uri(&our_uri)
+            .map(|u| u.host_with_port.host.to_string())
+            .unwrap_or_else(|_| local.ip().to_string());
+        let option = rsipstack::transaction::endpoint::EndpointOption {
+            // Call-IDs end in our host, not rsipstack's default domain.
+            callid_suffix: Some(agent.clone()),
+            ..Default::default()
+        };
         let endpoint = EndpointBuilder::new()
+            .with_option(option)
             .with_user_agent(&format!("mcdata/{}", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transport)
             .with_cancel_token(cancel.clone())
@@ -110,10 +120,6 @@ impl SipInterface {
                 tracing::warn!(error = %e, "SIP transaction layer stopped");
             }
         });
-        let our_uri = settings::our_uri(cfg).unwrap_or_else(|| format!("sip:mcdata-fd@{local}"));
-        let agent = settings::parse_sip_uri(&our_uri)
-            .map(|u| u.host_with_port.host.to_string())
-            .unwrap_or_else(|_| local.ip().to_string());
         tracing::info!(%local, tls = ?tls_local, uri = our_uri, "SIP interface listening (UDP and TCP)");
         Ok(Some((
             Arc::new(SipInterface {

@@ -99,7 +99,8 @@ impl SipInterface {
                 partner.system_id
             ))
         })?;
-        tracing::info!(target: "mcdata::sip", to = partner.system_id, next_hop = %peer.next_hop, "{line}");
+        tracing::info!(target: "mcdata::sip", actor = "SIP request sent", to = partner.system_id, "{line}");
+        tracing::debug!(target: "mcdata::sip", next_hop = %peer.next_hop, "{line}");
         // Timer F is 64*T1 = 32 s; a little more for a stuck transaction.
         let answer = loop {
             match tokio::time::timeout(Duration::from_secs(40), tx.receive()).await {
@@ -116,7 +117,7 @@ impl SipInterface {
             }
         };
         let code = answer.status_code.code();
-        tracing::info!(target: "mcdata::sip", from = partner.system_id, "SIP/2.0 {}", answer.status_code);
+        tracing::info!(target: "mcdata::sip", actor = "SIP answer received", from = partner.system_id, "SIP/2.0 {}", answer.status_code);
         if (200..300).contains(&code) {
             return Ok(());
         }
