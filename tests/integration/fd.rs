@@ -614,7 +614,7 @@ async fn network_notifications_from_a_content_server_run_on_its_own() {
     );
 }
 
-async fn network_notifications(t: &Two) {
+pub async fn network_notifications(t: &Two) {
     let mut bob_ev = t.bob.events(None).await.unwrap();
     let removed = t
         .alice

@@ -173,6 +173,19 @@ async fn the_procedure_over_sip_tls_trusted_by_certificate() {
     whole_procedure(&t).await;
 }
 
+/// The FD NETWORK NOTIFICATIONs (file deleted, file expired) reach the recipient over SIP
+/// too: the same checks as over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_notifications_over_sip() {
+    let (pa, pb) = (sip_port(), sip_port());
+    let t = two_systems(
+        |a| over_sip(a, pa, psi("sip", pb, "")),
+        |b| over_sip(b, pb, psi("sip", pa, "")),
+    )
+    .await;
+    crate::fd::network_notifications(&t).await;
+}
+
 /// A partner whose requests come from an address it does not trust, without a
 /// certificate, is refused with 403 and a Warning; the sender's client gets 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
