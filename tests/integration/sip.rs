@@ -173,6 +173,45 @@ async fn the_procedure_over_sip_tls_trusted_by_certificate() {
     whole_procedure(&t).await;
 }
 
+/// Over TLS a client certificate that does not chain to `sip-tls-ca-file` ends the
+/// handshake: the request never reaches the partner, and the sender's client is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_certificate_is_refused_over_sip_tls() {
+    let (pa, pb, tb) = (sip_port(), sip_port(), sip_port());
+    let t = two_systems(
+        |a| {
+            over_sip(a, pa, psi("sips", tb, ""));
+            a.fd_server.sip_tls_cert_file = Some(fixture("tls/stranger.pem"));
+            a.fd_server.sip_tls_key_file = Some(fixture("tls/stranger.key"));
+            a.fd_server.sip_tls_ca_file = Some(fixture("tls/sip-ca.pem"));
+        },
+        |b| {
+            over_sip(b, pb, psi("sip", pa, ""));
+            b.fd_server.sip_tls_listen = Some(SocketAddr::from(([127, 0, 0, 1], tb)));
+            b.fd_server.sip_tls_cert_file = Some(fixture("tls/sip-peer.pem"));
+            b.fd_server.sip_tls_key_file = Some(fixture("tls/sip-peer.key"));
+            b.fd_server.sip_tls_ca_file = Some(fixture("tls/sip-ca.pem"));
+            b.partners[0].sip_trusted_sources = vec!["192.0.2.0/24".parse().unwrap()];
+        },
+    )
+    .await;
+    let mut bob_ev = t.bob.events(None).await.unwrap();
+    let up = t
+        .alice
+        .upload_bytes(Bytes::from_static(b"x"), "x.txt", "text/plain", None)
+        .await
+        .unwrap();
+    let err = t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("502") || text.contains("504"), "{text}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), bob_ev.next())
+            .await
+            .is_err(),
+        "nothing reached bob"
+    );
+}
+
 /// The FD NETWORK NOTIFICATIONs (file deleted, file expired) reach the recipient over SIP
 /// too: the same checks as over HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,8 +19,13 @@ use super::status::{refusal, Refusal, WARN_MISC};
 use super::trust::{certificate_names, from_trusted_source, identity};
 use super::SipInterface;
 use crate::fd::config::FdPartner;
+use crate::fd::sip_body::mcdata_info::RequestType;
 use crate::fd::sip_body::FdBody;
 use crate::fd::FdServer;
+
+/// Requests handled at once; above it a request is answered 503 (RFC 3261 21.5.4) and the
+/// sender retries.
+const MAX_IN_FLIGHT: usize = 1024;
 
 /// Answer the incoming requests until the interface stops.
 pub(crate) async fn serve(
@@ -28,8 +33,38 @@ pub(crate) async fn serve(
     sip: Arc<SipInterface>,
     mut rx: TransactionReceiver,
 ) {
-    while let Some(tx) = rx.recv().await {
-        tokio::spawn(handle(server.clone(), sip.clone(), tx));
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    loop {
+        let tx = tokio::select! {
+            _ = sip.cancel.cancelled() => return,
+            tx = rx.recv() => match tx {
+                Some(tx) => tx,
+                None => return,
+            },
+        };
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let (server, sip) = (server.clone(), sip.clone());
+                tokio::spawn(async move {
+                    handle(&server, &sip, tx).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tokio::spawn(busy(sip.clone(), tx));
+            }
+        }
+    }
+}
+
+async fn busy(sip: Arc<SipInterface>, mut tx: Transaction) {
+    let r = refuse(503, "too many requests at once; retry");
+    let headers = vec![
+        Header::Warning(r.warning(&sip.agent).into()),
+        Header::RetryAfter("1".into()),
+    ];
+    if let Err(e) = tx.reply_with(StatusCode::from(503), headers, None).await {
+        tracing::warn!(target: "mcdata::sip", error = %e, "503 could not be sent");
     }
 }
 
@@ -43,11 +78,11 @@ pub(crate) fn mcdata_id(uri: &str) -> String {
     s.split(';').next().unwrap_or(s).to_string()
 }
 
-async fn handle(server: Arc<FdServer>, sip: Arc<SipInterface>, mut tx: Transaction) {
+async fn handle(server: &FdServer, sip: &SipInterface, mut tx: Transaction) {
     let method = tx.original.method;
     let line = format!("{} {} SIP/2.0", method, tx.original.uri);
     tracing::info!(target: "mcdata::sip", actor = "SIP request received", "{line}");
-    let (status, mut headers) = match answer(&server, &sip, &tx).await {
+    let (status, mut headers) = match answer(server, sip, &tx).await {
         Ok(what) => {
             tracing::debug!(target: "mcdata::sip", what, "answered 200");
             (200, Vec::new())
@@ -188,6 +223,12 @@ async fn answer(
             .inc();
         body_refusal(e)
     })?;
+    if body.info.request_type == Some(RequestType::GroupFd) {
+        return Err(refuse(
+            403,
+            "group FD between systems is not served here; send one-to-one FD",
+        ));
+    }
     // The recipient: the resource-lists entry of an originating request (exactly one for
     // one-to-one FD), else the mcdata-called-party-id.
     let recipient = match (&body.recipients[..], &body.info.called_party_id) {

@@ -130,6 +130,13 @@ impl Bound {
                 r#type: Some(Transport::Tls),
                 addr: addr.into(),
             };
+            // A renewed certificate is taken within 10 s, as on the HTTP listeners.
+            let watch = tls.spawn_watch(std::time::Duration::from_secs(10));
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                watch.abort();
+            });
             tokio::spawn(accept_tls(
                 listener,
                 tls,

@@ -57,7 +57,7 @@ pub enum SipError {
 /// A running SIP interface.
 pub struct SipInterface {
     pub(crate) endpoint: Arc<EndpointInner>,
-    cancel: CancellationToken,
+    pub(crate) cancel: CancellationToken,
     /// Our PSI, the From and P-Asserted-Identity of what we send.
     pub(crate) our_uri: String,
     /// The host named in our `Warning` headers.
