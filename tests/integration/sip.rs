@@ -212,6 +212,29 @@ async fn a_stranger_certificate_is_refused_over_sip_tls() {
     );
 }
 
+/// A partner's trusted sources reload (SIGHUP) without a restart of the SIP interface.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_partners_reload() {
+    let (pa, pb) = (sip_port(), sip_port());
+    let t = two_systems(
+        |a| over_sip(a, pa, psi("sip", pb, "")),
+        |b| over_sip(b, pb, psi("sip", pa, "")),
+    )
+    .await;
+    let up = t
+        .alice
+        .upload_bytes(Bytes::from_static(b"x"), "x.txt", "text/plain", None)
+        .await
+        .unwrap();
+    t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap();
+    let mut cfg = t.b.fd.server.config().clone();
+    cfg.partners[0].sip_trusted_sources = vec!["192.0.2.0/24".parse().unwrap()];
+    let refused = t.b.fd.reload(cfg).unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    let err = t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap_err();
+    assert!(err.to_string().contains("not a trusted source"), "{err}");
+}
+
 /// The FD NETWORK NOTIFICATIONs (file deleted, file expired) reach the recipient over SIP
 /// too: the same checks as over HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
