@@ -52,6 +52,7 @@ fn scenario(name: &str) -> PathBuf {
 async fn run_sipp(
     bin: &Path,
     scenario_file: &str,
+    transport: &str,
     port: u16,
     remote: Option<SocketAddr>,
     fields: &[String],
@@ -65,7 +66,7 @@ async fn run_sipp(
         .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
         .args([
             "-t",
-            "u1",
+            transport,
             "-timeout",
             "30s",
             "-timeout_error",
@@ -157,8 +158,9 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// SIPp as the partner MCData server: our primary's FD request passes its checks of the
-/// request line, the headers and each body part; its FD NOTIFICATION (accepted) and
+/// SIPp as the partner MCData server: our primary's FD request (over TCP, being larger
+/// than 1300 octets: RFC 3261 18.1.1) passes its checks of the request line, the headers
+/// and each body part; its FD NOTIFICATION (accepted) and
 /// download completed report reach our client 1 (TS 23.282 7.5.2.4.3 steps 4, 8-9, 15-16).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_as_the_partner_mcdata_server() {
@@ -184,10 +186,13 @@ async fn sipp_as_the_partner_mcdata_server() {
         .unwrap();
     let uas = {
         let (bin, path) = (bin.clone(), dir.path().to_owned());
+        // Over TCP: the FD request is larger than 1300 octets, so our primary sends it over
+        // TCP though the PSI names no transport (RFC 3261 18.1.1).
         tokio::spawn(async move {
             run_sipp(
                 &bin,
                 "partner_receives_fd_request.xml",
+                "t1",
                 sipp_port,
                 None,
                 &[],
@@ -196,9 +201,16 @@ async fn sipp_as_the_partner_mcdata_server() {
             .await
         })
     };
-    // sipp binds within a few milliseconds; a datagram sent before would be retransmitted
-    // (Timer E) anyway.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Over TCP nothing is retransmitted: wait until sipp listens.
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", sipp_port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let sent = alice
         .send_fd(&SendFd {
             to: "bob@b".into(),
@@ -230,6 +242,7 @@ async fn sipp_as_the_partner_mcdata_server() {
     let (ok, log) = run_sipp(
         &bin,
         "partner_sends_notifications.xml",
+        "u1",
         sipp_port,
         Some(remote),
         &fields,
@@ -289,6 +302,7 @@ async fn sipp_as_the_primary_mcdata_server() {
     let (ok, log) = run_sipp(
         &bin,
         "primary_sends_fd_request.xml",
+        "u1",
         sipp_port,
         Some(remote),
         &fields,

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use rsipstack::sip::headers::ToTypedHeader;
 use rsipstack::sip::typed::Via;
-use rsipstack::sip::{Header, HeadersExt, Host, Method, StatusCode, Uri};
+use rsipstack::sip::{Header, HeadersExt, Host, Method, SipMessage, StatusCode, Uri};
+use rsipstack::transaction::make_tag;
 use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transaction::transaction::TransactionEvent;
 use rsipstack::transaction::TransactionReceiver;
 
 use super::settings::Peer;
@@ -63,9 +65,41 @@ async fn busy(sip: Arc<SipInterface>, mut tx: Transaction) {
         Header::Warning(r.warning(&sip.agent).into()),
         Header::RetryAfter("1".into()),
     ];
-    if let Err(e) = tx.reply_with(StatusCode::from(503), headers, None).await {
+    if let Err(e) = reply(&mut tx, 503, headers).await {
         tracing::warn!(target: "mcdata::sip", error = %e, "503 could not be sent");
     }
+}
+
+/// Send the final response, and send it again for any retransmission that reached the
+/// transaction while it was being sent. rsipstack answers later retransmissions from its
+/// finished transactions (RFC 3261 17.2.2), but one that arrives between the send and
+/// the transaction's end is queued to it and would go unanswered.
+async fn reply(tx: &mut Transaction, status: u16, headers: Vec<Header>) -> rsipstack::Result<()> {
+    let to = tx.original.to_header()?.clone();
+    if to.tag()?.is_none() {
+        tx.original
+            .headers
+            .unique_push(to.with_tag(make_tag()).into());
+    }
+    let mut resp = tx
+        .endpoint_inner
+        .make_response(&tx.original, StatusCode::from(status), None);
+    resp.headers.extend(headers);
+    tx.respond(resp.clone()).await?;
+    while let Ok(event) = tx.tu_receiver.try_recv() {
+        let TransactionEvent::Received(SipMessage::Request(again), conn) = event else {
+            continue;
+        };
+        let Some(conn) = conn.or_else(|| tx.connection.clone()) else {
+            continue;
+        };
+        let dest = match conn.is_reliable() {
+            true => None,
+            false => tx.endpoint_inner.get_destination_from_request(&again).await,
+        };
+        conn.send(resp.clone().into(), dest.as_ref()).await?;
+    }
+    Ok(())
 }
 
 /// The MCData ID of a SIP URI written by [`super::outbound::mcdata_uri`] or a peer.
@@ -101,7 +135,7 @@ async fn handle(server: &FdServer, sip: &SipInterface, mut tx: Transaction) {
     if status == 415 || method == Method::Options {
         headers.push(Header::Accept("multipart/mixed".into()));
     }
-    if let Err(e) = tx.reply_with(StatusCode::from(status), headers, None).await {
+    if let Err(e) = reply(&mut tx, status, headers).await {
         tracing::warn!(target: "mcdata::sip", error = %e, "{line}: the answer could not be sent");
     }
 }

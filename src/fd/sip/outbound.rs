@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rsipstack::sip::typed::{From as FromHeader, To as ToHeader};
-use rsipstack::sip::{Header, Method, Param, SipMessage, StatusCodeKind};
+use rsipstack::sip::{Header, Method, Param, SipMessage, StatusCodeKind, Transport};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::make_tag;
 use rsipstack::transaction::transaction::Transaction;
@@ -27,6 +27,16 @@ pub(crate) fn mcdata_uri(id: &str) -> String {
     } else {
         format!("sip:{id}")
     }
+}
+
+/// RFC 3261 18.1.1: above this, with the path MTU unknown, a request goes over TCP.
+const UDP_MAX: usize = 1300;
+
+/// The octets of `req` on the wire: start line, header lines, blank line, body (the
+/// Content-Length header the transaction adds is counted too).
+fn wire_size(req: &rsipstack::sip::Request, line: &str) -> usize {
+    let headers: usize = req.headers.iter().map(|h| h.to_string().len() + 2).sum();
+    line.len() + 2 + headers + "Content-Length: 65535\r\n".len() + 2 + req.body.len()
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -90,9 +100,26 @@ impl SipInterface {
         req.headers.push(Header::ContentType(content_type.into()));
         req.body = bytes;
         let line = format!("MESSAGE {} SIP/2.0", peer.psi);
+        let mut next_hop = peer.next_hop.clone();
+        if next_hop.r#type == Some(Transport::Udp) && wire_size(&req, &line) > UDP_MAX {
+            // RFC 3261 18.1.1: a request larger than 1300 octets, the path MTU unknown,
+            // MUST go over a congestion-controlled transport: TCP to the same next hop
+            // (every SIP element listens on both, section 18).
+            next_hop.r#type = Some(Transport::Tcp);
+            let via = self
+                .endpoint
+                .get_via(Some(self.via_addr(Transport::Tcp)), None)
+                .map_err(internal)?;
+            for h in req.headers.iter_mut() {
+                if let Header::Via(v) = h {
+                    *v = via.clone().into();
+                    break;
+                }
+            }
+        }
         let key = TransactionKey::from_request(&req, TransactionRole::Client).map_err(internal)?;
         let mut tx = Transaction::new_client(key, req, self.endpoint.clone(), None);
-        tx.destination = Some(peer.next_hop.clone());
+        tx.destination = Some(next_hop);
         tx.send().await.map_err(|e| {
             ApiError::BadGateway(format!(
                 "cannot reach the MCData server of {} over SIP: {e}",
