@@ -48,25 +48,7 @@ impl FileMetadata {
     /// The `file-availability` value of a file available until `unix_secs` (seconds since
     /// the epoch): that time in RFC 3339 UTC, to the second (`2030-01-01T00:00:00Z`).
     pub fn availability_until(unix_secs: u64) -> String {
-        // Howard Hinnant's civil-from-days; no overflow for any u64 (the day count is
-        // below 2^48). Years past 9999 get more digits, as RFC 3339 cannot express them.
-        let days = (unix_secs / 86_400) as i64;
-        let rem = unix_secs % 86_400;
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        crate::support::time::utc_date_time(unix_secs, 'T')
     }
 
     /// The text coding of this metadata (see the module doc).

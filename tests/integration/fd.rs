@@ -142,7 +142,7 @@ pub async fn two_systems_with(
     }
 }
 
-async fn next(events: &mut EventStream) -> FdEvent {
+pub async fn next(events: &mut EventStream) -> FdEvent {
     tokio::time::timeout(Duration::from_secs(10), events.next())
         .await
         .expect("an event within 10 s")
@@ -155,7 +155,7 @@ async fn nothing_within(events: &mut EventStream, d: Duration) -> bool {
     tokio::time::timeout(d, events.next()).await.is_err()
 }
 
-fn send(to: &str, url: &str, report: bool) -> SendFd {
+pub fn send(to: &str, url: &str, report: bool) -> SendFd {
     SendFd {
         to: to.into(),
         file_url: url.into(),

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mcdata::client::{EventStream, FdEvent, SendFd};
+use mcdata::client::FdEvent;
 use mcdata::fd::config::Interconnect;
 use mcdata::system::SystemConfig;
 
-use crate::fd::{two_systems, Two};
+use crate::fd::{next, send, two_systems, Two};
 use crate::harness::*;
 
 /// A free port for UDP and TCP at once on 127.0.0.1.
@@ -43,24 +43,27 @@ fn over_sip(cfg: &mut SystemConfig, own: u16, peer: String) {
     }
 }
 
-async fn next(events: &mut EventStream) -> FdEvent {
-    tokio::time::timeout(Duration::from_secs(15), events.next())
-        .await
-        .expect("an event within 15 s")
-        .expect("stream open")
-        .expect("event decodes")
-        .1
+/// Two systems of ours whose MCData servers talk SIP over `transport` (`""` is UDP);
+/// `tweak_b` then changes B's configuration.
+async fn sip_pair(transport: &str, tweak_b: impl FnOnce(&mut SystemConfig)) -> Two {
+    let (pa, pb) = (sip_port(), sip_port());
+    two_systems(
+        |a| over_sip(a, pa, psi("sip", pb, transport)),
+        |b| {
+            over_sip(b, pb, psi("sip", pa, transport));
+            tweak_b(b);
+        },
+    )
+    .await
 }
 
-fn send(to: &str, url: &str) -> SendFd {
-    SendFd {
-        to: to.into(),
-        file_url: url.into(),
-        metadata: None,
-        conversation_id: None,
-        mandatory_download: false,
-        download_report: true,
-    }
+/// A small file uploaded by alice; its URL.
+async fn small_upload(t: &Two) -> String {
+    t.alice
+        .upload_bytes(Bytes::from_static(b"x"), "x.txt", "text/plain", None)
+        .await
+        .unwrap()
+        .url
 }
 
 /// Steps 1-16 with every FD message between the systems over SIP.
@@ -79,7 +82,11 @@ async fn whole_procedure(t: &Two) {
         .await
         .unwrap();
     // Step 4 over SIP; step 5: client 2 gets it with the URL prefixed (step 10).
-    let sent = t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap();
+    let sent = t
+        .alice
+        .send_fd(&send("bob@b", &up.url, true))
+        .await
+        .unwrap();
     let FdEvent::Request(incoming) = next(&mut bob_ev).await else {
         panic!("expected the FD request")
     };
@@ -123,12 +130,7 @@ async fn whole_procedure(t: &Two) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_procedure_over_sip_udp() {
-    let (pa, pb) = (sip_port(), sip_port());
-    let t = two_systems(
-        |a| over_sip(a, pa, psi("sip", pb, "")),
-        |b| over_sip(b, pb, psi("sip", pa, "")),
-    )
-    .await;
+    let t = sip_pair("", |_| {}).await;
     whole_procedure(&t).await;
     let m = get(&format!("{}/metrics", t.a.content.base()), &[]).await;
     let text = String::from_utf8_lossy(m.bytes()).into_owned();
@@ -140,12 +142,7 @@ async fn the_procedure_over_sip_udp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_procedure_over_sip_tcp() {
-    let (pa, pb) = (sip_port(), sip_port());
-    let t = two_systems(
-        |a| over_sip(a, pa, psi("sip", pb, "tcp")),
-        |b| over_sip(b, pb, psi("sip", pa, "tcp")),
-    )
-    .await;
+    let t = sip_pair("tcp", |_| {}).await;
     whole_procedure(&t).await;
 }
 
@@ -153,10 +150,6 @@ async fn the_procedure_over_sip_tcp() {
 /// source addresses it would accept are elsewhere), as a SIP core would authenticate it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_procedure_over_sip_tls_trusted_by_certificate() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let (pa, pb, ta, tb) = (sip_port(), sip_port(), sip_port(), sip_port());
     let tls = |cfg: &mut SystemConfig, own: u16, tls_port: u16, peer_tls: u16| {
         over_sip(cfg, own, psi("sips", peer_tls, ""));
@@ -196,12 +189,12 @@ async fn a_stranger_certificate_is_refused_over_sip_tls() {
     )
     .await;
     let mut bob_ev = t.bob.events(None).await.unwrap();
-    let up = t
+    let up_url = small_upload(&t).await;
+    let err = t
         .alice
-        .upload_bytes(Bytes::from_static(b"x"), "x.txt", "text/plain", None)
+        .send_fd(&send("bob@b", &up_url, true))
         .await
-        .unwrap();
-    let err = t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap_err();
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("502") || text.contains("504"), "{text}");
     assert!(
@@ -215,23 +208,21 @@ async fn a_stranger_certificate_is_refused_over_sip_tls() {
 /// A partner's trusted sources reload (SIGHUP) without a restart of the SIP interface.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sip_partners_reload() {
-    let (pa, pb) = (sip_port(), sip_port());
-    let t = two_systems(
-        |a| over_sip(a, pa, psi("sip", pb, "")),
-        |b| over_sip(b, pb, psi("sip", pa, "")),
-    )
-    .await;
-    let up = t
-        .alice
-        .upload_bytes(Bytes::from_static(b"x"), "x.txt", "text/plain", None)
+    let t = sip_pair("", |_| {}).await;
+    let up_url = small_upload(&t).await;
+    t.alice
+        .send_fd(&send("bob@b", &up_url, true))
         .await
         .unwrap();
-    t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap();
     let mut cfg = t.b.fd.server.config().clone();
     cfg.partners[0].sip_trusted_sources = vec!["192.0.2.0/24".parse().unwrap()];
     let refused = t.b.fd.reload(cfg).unwrap();
     assert!(refused.is_empty(), "{refused:?}");
-    let err = t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap_err();
+    let err = t
+        .alice
+        .send_fd(&send("bob@b", &up_url, true))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not a trusted source"), "{err}");
 }
 
@@ -239,12 +230,7 @@ async fn sip_partners_reload() {
 /// too: the same checks as over HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_notifications_over_sip() {
-    let (pa, pb) = (sip_port(), sip_port());
-    let t = two_systems(
-        |a| over_sip(a, pa, psi("sip", pb, "")),
-        |b| over_sip(b, pb, psi("sip", pa, "")),
-    )
-    .await;
+    let t = sip_pair("", |_| {}).await;
     crate::fd::network_notifications(&t).await;
 }
 
@@ -252,21 +238,16 @@ async fn network_notifications_over_sip() {
 /// certificate, is refused with 403 and a Warning; the sender's client gets 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_source_is_refused() {
-    let (pa, pb) = (sip_port(), sip_port());
-    let t = two_systems(
-        |a| over_sip(a, pa, psi("sip", pb, "")),
-        |b| {
-            over_sip(b, pb, psi("sip", pa, ""));
-            b.partners[0].sip_trusted_sources = vec!["192.0.2.7/32".parse().unwrap()];
-        },
-    )
+    let t = sip_pair("", |b| {
+        b.partners[0].sip_trusted_sources = vec!["192.0.2.7/32".parse().unwrap()];
+    })
     .await;
-    let up = t
+    let up_url = small_upload(&t).await;
+    let err = t
         .alice
-        .upload_bytes(Bytes::from_static(b"x"), "x.txt", "text/plain", None)
+        .send_fd(&send("bob@b", &up_url, true))
         .await
-        .unwrap();
-    let err = t.alice.send_fd(&send("bob@b", &up.url)).await.unwrap_err();
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("502") || text.contains("403"), "{text}");
     assert!(text.contains("not a trusted source"), "{text}");

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use mcdata::client::{EventStream, FdEvent, McDataClient, SendFd};
+use mcdata::client::{FdEvent, McDataClient};
 use mcdata::codec::{Disposition, FdNotification, FdSignalling, Payload};
 use mcdata::fd::config::{FdPartner, FdUser, Interconnect};
 use mcdata::system::{RunningSystem, SystemConfig};
 
+use crate::fd::{next, send};
 use crate::harness::*;
 use crate::sip::{psi, sip_port};
 
@@ -145,15 +146,6 @@ async fn system(
     (sys, client, dir)
 }
 
-async fn next(events: &mut EventStream) -> FdEvent {
-    tokio::time::timeout(Duration::from_secs(15), events.next())
-        .await
-        .expect("an event within 15 s")
-        .expect("stream open")
-        .expect("event decodes")
-        .1
-}
-
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -211,16 +203,7 @@ async fn sipp_as_the_partner_mcdata_server() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let sent = alice
-        .send_fd(&SendFd {
-            to: "bob@b".into(),
-            file_url: up.url.clone(),
-            metadata: None,
-            conversation_id: None,
-            mandatory_download: false,
-            download_report: true,
-        })
-        .await;
+    let sent = alice.send_fd(&send("bob@b", &up.url, true)).await;
     let (ok, log) = uas.await.unwrap();
     assert!(ok, "the FD request failed SIPp's checks: {log}");
     let sent = sent.expect("SIPp answers 200");
